@@ -1,0 +1,105 @@
+"""ClickFunnels customer center SSO: a signed-in platform user lands in the customer center.
+
+ClickFunnels' contract (vendor-docs/clickfunnels-sso.txt): an HS256 JWT with ``sub`` =
+``EMAIL:WORKSPACE_DOMAIN``, ``nbf``, ``exp``, ``iat`` and optionally ``redirect_to``, sent to
+``https://WORKSPACE_DOMAIN/sso?identifier=<email>&strategy=email&token=<jwt>``. Once a custom domain is
+connected, SSO works only on it (with ``www.``), so ``CLICKFUNNELS_WORKSPACE_DOMAIN`` is that domain.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+import jwt
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from sso_bridge.flow import identify, install_error_handlers
+from sso_bridge.redirects import MAX_URL_LENGTH, allowed_url
+from sso_bridge.request import Query
+from sso_bridge.responses import redirect_response
+from sso_bridge.secrets import get_signing_key
+from sso_bridge.settings import CommonSettings, env_hostname, env_hostnames, env_int, env_str
+
+AUDIENCE = "clickfunnels"
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    common: CommonSettings
+    workspace_domain: str
+    secret_id: str
+    token_ttl: int
+    redirect_hosts: frozenset[str]
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> Settings:
+        domain = env_hostname(env, "CLICKFUNNELS_WORKSPACE_DOMAIN")
+        return cls(
+            common=CommonSettings.from_env(env),
+            workspace_domain=domain,
+            secret_id=env_str(env, "CLICKFUNNELS_SECRET_ID"),
+            token_ttl=env_int(env, "CLICKFUNNELS_TOKEN_TTL", 300, minimum=30, maximum=3600),
+            redirect_hosts=env_hostnames(env, "CLICKFUNNELS_REDIRECT_HOSTS") | {domain},
+        )
+
+
+# Read once per container; a bad variable stops the cold start with its name.
+settings = Settings.from_env(os.environ)
+
+app = APIGatewayHttpResolver()
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics()
+install_error_handlers(app, settings=settings.common, logger=logger, metrics=metrics)
+
+
+def mint_token(email: str, key: str, *, redirect_to: str | None, now: int) -> str:
+    # nbf is backdated a little: ClickFunnels refuses "not yet valid" tokens when its clock is behind ours.
+    claims: dict[str, Any] = {
+        "sub": f"{email}:{settings.workspace_domain}",
+        "iat": now,
+        "nbf": now - settings.common.nbf_backdate,
+        "exp": now + settings.token_ttl,
+    }
+    if redirect_to:
+        claims["redirect_to"] = redirect_to
+    return jwt.encode(claims, key, algorithm="HS256")
+
+
+@app.get("/clickfunnels/sso")
+@app.get("/")
+@tracer.capture_method
+def sso() -> Response[str]:
+    query = Query(app.current_event.raw_query_string)
+    # Check a deep link before the sign-in round trip, so a bad one fails before the user types anything.
+    link_target = query.get("redirect_to", max_length=MAX_URL_LENGTH)
+    if link_target:
+        link_target = allowed_url(link_target, settings.redirect_hosts)
+    user = identify(query, settings.common, audience=AUDIENCE)
+    # The platform's signed claim outranks the link's parameter.
+    redirect_to = allowed_url(user.redirect_to, settings.redirect_hosts) if user.redirect_to else link_target
+
+    key = get_signing_key(settings.secret_id, max_age=settings.common.secrets_max_age)
+    token = mint_token(user.email, key, redirect_to=redirect_to, now=int(time.time()))
+    metrics.add_metric(name="TokenIssued", unit=MetricUnit.Count, value=1)
+    logger.info("token issued", extra={"outcome": "issued", "login_jti": user.jti, "vendor": AUDIENCE})
+    location = (
+        f"https://{settings.workspace_domain}/sso?identifier={quote(user.email, safe='')}&strategy=email&token={token}"
+    )
+    return redirect_response(location, referrer_policy=settings.common.referrer_policy)
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
+@tracer.capture_lambda_handler
+@metrics.log_metrics(capture_cold_start_metric=True)
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return app.resolve(event, context)

@@ -1,0 +1,120 @@
+"""Environment variables, parsed and checked once per container.
+
+Each reader raises ``ConfigurationError`` naming the variable, so a bad deployment fails at cold start
+with a message the operator can act on, instead of a half-working bridge.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from .errors import ConfigurationError
+
+__all__ = [
+    "REFERRER_POLICIES",
+    "CommonSettings",
+    "env_hostname",
+    "env_hostnames",
+    "env_int",
+    "env_referrer_policy",
+    "env_str",
+    "env_url",
+]
+
+_HOSTNAME = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)+$")
+_LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1"})
+
+REFERRER_POLICIES = frozenset(
+    {
+        "no-referrer",
+        "no-referrer-when-downgrade",
+        "origin",
+        "origin-when-cross-origin",
+        "same-origin",
+        "strict-origin",
+        "strict-origin-when-cross-origin",
+    }
+)
+
+
+def env_str(env: Mapping[str, str], name: str, default: str | None = None) -> str:
+    value = env.get(name, "").strip()
+    if value:
+        return value
+    if default is None:
+        raise ConfigurationError(f"{name} is required but not set")
+    return default
+
+
+def env_int(env: Mapping[str, str], name: str, default: int, *, minimum: int, maximum: int) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError as exc:
+        raise ConfigurationError(f"{name} must be a whole number, got {raw!r}") from exc
+    if not minimum <= value <= maximum:
+        raise ConfigurationError(f"{name} must be between {minimum} and {maximum}, got {value}")
+    return value
+
+
+def _hostname(name: str, raw: str) -> str:
+    host = raw.strip().lower()
+    if not _HOSTNAME.match(host):
+        raise ConfigurationError(f"{name} must hold bare host names like portal.example.com, got {raw!r}")
+    return host
+
+
+def env_hostname(env: Mapping[str, str], name: str) -> str:
+    return _hostname(name, env_str(env, name))
+
+
+def env_hostnames(env: Mapping[str, str], name: str) -> frozenset[str]:
+    """A comma-separated list of exact host names; empty when unset."""
+    return frozenset(_hostname(name, part) for part in env.get(name, "").split(",") if part.strip())
+
+
+def env_url(env: Mapping[str, str], name: str, default: str | None = None) -> str:
+    """An absolute https URL (plain http only for localhost, for the local stack)."""
+    raw = env_str(env, name, default)
+    parts = urlsplit(raw)
+    local = parts.scheme == "http" and parts.hostname in _LOCAL_HOSTS
+    if not (parts.scheme == "https" or local) or not parts.hostname or "@" in parts.netloc:
+        raise ConfigurationError(f"{name} must be an absolute https:// URL, got {raw!r}")
+    return raw
+
+
+def env_referrer_policy(env: Mapping[str, str], name: str) -> str:
+    policy = env_str(env, name, "no-referrer").lower()
+    if policy not in REFERRER_POLICIES:
+        raise ConfigurationError(f"{name} must be one of {', '.join(sorted(REFERRER_POLICIES))}, got {policy!r}")
+    return policy
+
+
+@dataclass(frozen=True, slots=True)
+class CommonSettings:
+    """What every flow needs: who the user is, where to send them to sign in, how redirects behave."""
+
+    login_token_secret_id: str
+    login_token_max_ttl: int
+    login_token_leeway: int
+    platform_login_url: str
+    secrets_max_age: int
+    referrer_policy: str
+    nbf_backdate: int
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> CommonSettings:
+        return cls(
+            login_token_secret_id=env_str(env, "LOGIN_TOKEN_SECRET_ID"),
+            login_token_max_ttl=env_int(env, "LOGIN_TOKEN_MAX_TTL", 30 * 86400, minimum=60, maximum=366 * 86400),
+            login_token_leeway=env_int(env, "LOGIN_TOKEN_LEEWAY", 30, minimum=0, maximum=300),
+            platform_login_url=env_url(env, "PLATFORM_LOGIN_URL"),
+            secrets_max_age=env_int(env, "SECRETS_MAX_AGE", 300, minimum=0, maximum=86400),
+            referrer_policy=env_referrer_policy(env, "REFERRER_POLICY"),
+            nbf_backdate=env_int(env, "NBF_BACKDATE_SECONDS", 30, minimum=0, maximum=300),
+        )

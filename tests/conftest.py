@@ -1,0 +1,97 @@
+"""Fixtures shared by every test: configuration, Lambda context, sample events, login tokens.
+
+Configuration is set here, before any function module is imported, because functions read their
+settings once at import (as at a Lambda cold start). Tests that need other settings use
+``load_function(name, **env)``, which re-imports the module under those variables.
+"""
+
+from __future__ import annotations
+
+import importlib
+import io
+import os
+import sys
+from collections.abc import Callable, Iterator
+from types import ModuleType
+from typing import Any
+
+import pytest
+from aws_lambda_powertools.utilities import parameters
+
+from tests.helpers import (
+    LOGIN_TOKEN_KEY,
+    PLATFORM_LOGIN_URL,
+    SECRET_IDS,
+    VENDOR_KEYS,
+    WORKSPACE,
+    LambdaContext,
+)
+
+BASE_ENV = {
+    "AWS_DEFAULT_REGION": "eu-west-1",
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "POWERTOOLS_TRACE_DISABLED": "true",
+    "POWERTOOLS_METRICS_NAMESPACE": "SsoBridgeTest",
+    "LOGIN_TOKEN_SECRET_ID": SECRET_IDS["login"],
+    "PLATFORM_LOGIN_URL": PLATFORM_LOGIN_URL,
+    "CLICKFUNNELS_SECRET_ID": SECRET_IDS["clickfunnels"],
+    "CLICKFUNNELS_WORKSPACE_DOMAIN": WORKSPACE,
+}
+# Unit tests must never reach a real AWS endpoint, whatever the developer's shell holds.
+for _name in ("AWS_PROFILE", "AWS_ENDPOINT_URL"):
+    os.environ.pop(_name, None)
+os.environ.update(BASE_ENV)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_parameter_cache() -> Iterator[None]:
+    parameters.clear_caches()
+    yield
+    parameters.clear_caches()
+
+
+@pytest.fixture
+def lambda_context() -> LambdaContext:
+    return LambdaContext()
+
+
+@pytest.fixture
+def aws() -> Iterator[Any]:
+    """Moto's Secrets Manager with every key seeded; yields the boto3 Secrets Manager client."""
+    import boto3
+    from moto import mock_aws
+
+    with mock_aws():
+        client = boto3.client("secretsmanager", region_name="eu-west-1")
+        client.create_secret(Name=SECRET_IDS["login"], SecretString=LOGIN_TOKEN_KEY)
+        for vendor, key in VENDOR_KEYS.items():
+            client.create_secret(Name=SECRET_IDS[vendor], SecretString=key)
+        yield client
+
+
+@pytest.fixture
+def log_stream() -> Callable[[ModuleType], io.StringIO]:
+    """Point a function module's Powertools Logger at a buffer (it keeps the stdout it found at import)."""
+
+    def attach(module: ModuleType) -> io.StringIO:
+        stream = io.StringIO()
+        module.logger.registered_handler.setStream(stream)
+        return stream
+
+    return attach
+
+
+@pytest.fixture
+def load_function(monkeypatch: pytest.MonkeyPatch) -> Callable[..., ModuleType]:
+    """Import ``functions/<name>/app.py`` afresh under extra environment variables (a new cold start)."""
+
+    def load(name: str, **env: str) -> ModuleType:
+        for key, value in {"POWERTOOLS_SERVICE_NAME": name, **env}.items():
+            monkeypatch.setenv(key, value)
+        module_name = f"functions.{name}.app"
+        sys.modules.pop(module_name, None)
+        return importlib.import_module(module_name)
+
+    return load
