@@ -1,0 +1,132 @@
+"""Login-token verification: what signs a user in, what sends them to sign in, what is refused."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import time
+from typing import Any
+
+import jwt
+import pytest
+
+from sso_bridge.errors import BadRequest, BridgeError, InputTooLarge, InvalidLoginToken, LoginRequired, WrongAudience
+from sso_bridge.login_token import verify_login_token
+from tests.helpers import LOGIN_TOKEN_KEY, make_login_token
+
+MAX_TTL = 30 * 86400
+
+
+def verify(token: str | None, audience: str = "clickfunnels") -> Any:
+    return verify_login_token(token, key=LOGIN_TOKEN_KEY, audience=audience, max_ttl=MAX_TTL, leeway=30)
+
+
+def b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def hand_made(header: dict[str, Any], payload: dict[str, Any], key: str = LOGIN_TOKEN_KEY) -> str:
+    """A token built without PyJWT, for headers PyJWT refuses to write."""
+    signing_input = f"{b64(json.dumps(header).encode())}.{b64(json.dumps(payload).encode())}"
+    signature = hmac.new(key.encode(), signing_input.encode(), hashlib.sha256).digest()
+    return f"{signing_input}.{b64(signature)}"
+
+
+def valid_payload(**extra: Any) -> dict[str, Any]:
+    now = int(time.time())
+    return {"email": "a@example.com", "aud": "clickfunnels", "iat": now, "exp": now + 60, **extra}
+
+
+def test_valid_token_gives_the_identity() -> None:
+    token = make_login_token("jane@example.com", name="Jane Doe", jti="j-1", redirect_to="https://x.example.com/")
+    identity = verify(token)
+    assert (identity.email, identity.name, identity.jti, identity.redirect_to) == (
+        "jane@example.com",
+        "Jane Doe",
+        "j-1",
+        "https://x.example.com/",
+    )
+
+
+def test_audience_list_including_ours_is_accepted() -> None:
+    assert verify(make_login_token(aud=["kustomer", "clickfunnels"])).email == "jane.doe+vip@example.com"
+
+
+def test_small_clock_skew_is_tolerated() -> None:
+    assert verify(make_login_token(issued=int(time.time()) + 10)).email
+
+
+@pytest.mark.parametrize("token", [None, ""])
+def test_missing_token_asks_to_sign_in(token: str | None) -> None:
+    with pytest.raises(LoginRequired):
+        verify(token)
+
+
+def test_expired_token_asks_to_sign_in() -> None:
+    with pytest.raises(LoginRequired) as caught:
+        verify(make_login_token(issued=int(time.time()) - 7200, lifetime=3600))
+    assert caught.value.reason == "login_token_expired"
+
+
+def _tampered() -> str:
+    header, payload, signature = make_login_token().split(".")
+    claims = json.loads(base64.urlsafe_b64decode(payload + "=="))
+    claims["email"] = "ceo@example.com"
+    return f"{header}.{b64(json.dumps(claims).encode())}.{signature}"
+
+
+HOSTILE: list[tuple[str, Any, type[BridgeError], int]] = [
+    (
+        "forged with another key",
+        lambda: make_login_token(key="attacker-key-0123456789abcdef0123"),
+        InvalidLoginToken,
+        401,
+    ),
+    ("tampered payload", _tampered, InvalidLoginToken, 401),
+    ("signature stripped", lambda: make_login_token().rsplit(".", 1)[0] + ".", InvalidLoginToken, 401),
+    ("alg none", lambda: jwt.encode(valid_payload(), None, algorithm="none"), InvalidLoginToken, 401),
+    ("alg HS512", lambda: make_login_token(algorithm="HS512"), InvalidLoginToken, 401),
+    ("alg RS256 header", lambda: hand_made({"alg": "RS256", "typ": "JWT"}, valid_payload()), InvalidLoginToken, 401),
+    ("wrong audience", lambda: make_login_token(aud="kustomer"), WrongAudience, 403),
+    ("audience list without ours", lambda: make_login_token(aud=["kustomer", "happyfox"]), WrongAudience, 403),
+    ("no audience", lambda: make_login_token(drop=("aud",)), InvalidLoginToken, 401),
+    ("no email", lambda: make_login_token(drop=("email",)), InvalidLoginToken, 401),
+    ("no exp", lambda: make_login_token(drop=("exp",)), InvalidLoginToken, 401),
+    ("no iat", lambda: make_login_token(drop=("iat",)), InvalidLoginToken, 401),
+    ("issued in the future", lambda: make_login_token(issued=int(time.time()) + 3600), InvalidLoginToken, 401),
+    ("not yet valid", lambda: make_login_token(nbf=int(time.time()) + 3600), InvalidLoginToken, 401),
+    ("lifetime over the cap", lambda: make_login_token(lifetime=MAX_TTL + 1), InvalidLoginToken, 401),
+    ("exp as text", lambda: hand_made({"alg": "HS256"}, valid_payload(exp="tomorrow")), BadRequest, 400),
+    ("iat as bool", lambda: hand_made({"alg": "HS256"}, valid_payload(iat=True)), InvalidLoginToken, 401),
+    ("email as list", lambda: make_login_token(email=["a@example.com"]), InvalidLoginToken, 401),
+    ("email without @", lambda: make_login_token(email="not-an-email"), BadRequest, 400),
+    ("email with header injection", lambda: make_login_token(email="a@example.com\r\nBcc: x@y.z"), BadRequest, 400),
+    ("email with spaces", lambda: make_login_token(email="a b@example.com"), BadRequest, 400),
+    ("email too long", lambda: make_login_token(email="a" * 250 + "@example.com"), BadRequest, 400),
+    ("name too long", lambda: make_login_token(name="n" * 201), BadRequest, 400),
+    ("name with control characters", lambda: make_login_token(name="Jane\x00Doe"), InvalidLoginToken, 401),
+    ("name as number", lambda: make_login_token(name=42), InvalidLoginToken, 401),
+    ("garbage", lambda: "not.a.jwt", BadRequest, 400),
+    ("one segment", lambda: "abc", BadRequest, 400),
+    ("bad base64 header", lambda: "!!!." + make_login_token().split(".", 1)[1], BadRequest, 400),
+    (
+        "payload not json",
+        lambda: hand_made({"alg": "HS256"}, {}).split(".")[0] + ".bm90IGpzb24." + "x",
+        BadRequest,
+        400,
+    ),
+    ("oversized", lambda: make_login_token(padding="x" * 5000), InputTooLarge, 414),
+]
+
+
+@pytest.mark.parametrize(
+    ("make", "error", "status"),
+    [pytest.param(make, error, status, id=case) for case, make, error, status in HOSTILE],
+)
+def test_hostile_tokens_are_refused(make: Any, error: type[BridgeError], status: int) -> None:
+    with pytest.raises(error) as caught:
+        verify(make())
+    assert caught.value.status == status
+    assert not isinstance(caught.value, LoginRequired)

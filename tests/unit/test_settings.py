@@ -1,0 +1,54 @@
+"""Configuration faults stop a cold start with the variable's name; good values parse once."""
+
+from __future__ import annotations
+
+import pytest
+
+from sso_bridge.errors import ConfigurationError
+from sso_bridge.settings import CommonSettings, env_hostnames, env_url
+
+GOOD = {"LOGIN_TOKEN_SECRET_ID": "sso/login", "PLATFORM_LOGIN_URL": "https://app.example.com/login"}
+
+
+def test_defaults_are_documented_values() -> None:
+    settings = CommonSettings.from_env(GOOD)
+    assert settings.login_token_max_ttl == 30 * 86400
+    assert settings.login_token_leeway == 30
+    assert settings.referrer_policy == "no-referrer"
+    assert settings.secrets_max_age == 300
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("LOGIN_TOKEN_SECRET_ID", "", "LOGIN_TOKEN_SECRET_ID is required"),
+        ("PLATFORM_LOGIN_URL", "", "PLATFORM_LOGIN_URL is required"),
+        ("PLATFORM_LOGIN_URL", "http://app.example.com/login", "PLATFORM_LOGIN_URL must be an absolute https"),
+        ("PLATFORM_LOGIN_URL", "/login", "PLATFORM_LOGIN_URL must be an absolute https"),
+        ("PLATFORM_LOGIN_URL", "https://user@app.example.com/", "PLATFORM_LOGIN_URL must be an absolute https"),
+        ("LOGIN_TOKEN_MAX_TTL", "forever", "LOGIN_TOKEN_MAX_TTL must be a whole number"),
+        ("LOGIN_TOKEN_MAX_TTL", "10", "LOGIN_TOKEN_MAX_TTL must be between"),
+        ("LOGIN_TOKEN_LEEWAY", "3600", "LOGIN_TOKEN_LEEWAY must be between"),
+        ("REFERRER_POLICY", "unsafe-url", "REFERRER_POLICY must be one of"),
+    ],
+)
+def test_bad_values_name_the_variable(name: str, value: str, message: str) -> None:
+    with pytest.raises(ConfigurationError, match=message):
+        CommonSettings.from_env({**GOOD, name: value})
+
+
+def test_local_stack_may_use_plain_http_on_localhost() -> None:
+    assert env_url({"U": "http://localhost:3000/_platform/login"}, "U") == "http://localhost:3000/_platform/login"
+
+
+def test_host_lists_are_exact_lower_case_names() -> None:
+    assert env_hostnames({"H": " Portal.Example.com,www.shop.example.com ,"}, "H") == {
+        "portal.example.com",
+        "www.shop.example.com",
+    }
+
+
+@pytest.mark.parametrize("value", ["https://portal.example.com", "*.example.com", "portal.example.com/x", "a b.com"])
+def test_host_lists_refuse_anything_but_host_names(value: str) -> None:
+    with pytest.raises(ConfigurationError, match="H must hold bare host names"):
+        env_hostnames({"H": value}, "H")
