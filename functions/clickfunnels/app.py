@@ -77,7 +77,7 @@ def mint_token(email: str, key: str, *, redirect_to: str | None, now: int) -> st
 
 @app.get("/clickfunnels/sso")
 @app.get("/")
-@tracer.capture_method
+@tracer.capture_method(capture_response=False)  # the response carries a token
 def sso() -> Response[str]:
     query = Query(app.current_event.raw_query_string)
     # Check a deep link before the sign-in round trip, so a bad one fails before the user types anything.
@@ -99,7 +99,7 @@ def sso() -> Response[str]:
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
-@tracer.capture_lambda_handler
+@tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics(capture_cold_start_metric=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return app.resolve(event, context)

@@ -79,6 +79,7 @@ HOSTILE = {
     "ports": ["https://portal.example.com:8443/", "https://portal.example.com:0/", "https://portal.example.com:99999/"],
     "ip literals": ["https://127.0.0.1/", "https://[::1]/", "https://0x7f000001/"],
     "path tricks": ["https://portal.example.com//evil.net/"],
+    "trailing newline": ["https://portal.example.com/login\n", "https://portal.example.com\n"],
 }
 
 

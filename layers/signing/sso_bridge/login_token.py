@@ -113,7 +113,7 @@ def verify_login_token(
         raise InvalidLoginToken("email_type")
     if len(email) > MAX_EMAIL_LENGTH:
         raise BadRequest("email_too_long")
-    if not _EMAIL.match(email):
+    if not _EMAIL.fullmatch(email):
         raise BadRequest("email_invalid")
     return LoginIdentity(
         email=email,

@@ -25,7 +25,7 @@ def allowed_url(raw: str, allowed_hosts: Collection[str]) -> str:
     """Return ``raw`` rebuilt from its parts when it is an https URL on one of ``allowed_hosts``."""
     if len(raw) > MAX_URL_LENGTH:
         raise InputTooLarge("url_too_long", detail=f"{len(raw)} characters")
-    if not _URL_CHARS.match(raw):
+    if not _URL_CHARS.fullmatch(raw):
         raise RedirectNotAllowed("url_characters")
     try:
         parts = urlsplit(raw)
@@ -37,7 +37,7 @@ def allowed_url(raw: str, allowed_hosts: Collection[str]) -> str:
     if "@" in parts.netloc or port not in (None, 443):
         raise RedirectNotAllowed("url_authority")
     host = (parts.hostname or "").lower()
-    if not _HOST_CHARS.match(host) or host not in allowed_hosts:
+    if not _HOST_CHARS.fullmatch(host) or host not in allowed_hosts:
         raise RedirectNotAllowed("url_host", detail=host[:100])
     path = parts.path or "/"
     if not path.startswith("/") or path.startswith("//"):

@@ -1,0 +1,112 @@
+"""A stand-in for your platform's sign-in page, so the whole round trip runs on one machine.
+
+GET shows a form (email, optional name); POST mints a login token for every vendor audience and sends the
+browser back to ``return_to`` with it. ``return_to`` must be on the local stack itself: the demo must not
+become an open redirect that hands out tokens.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Collection, Sequence
+from html import escape
+from urllib.parse import parse_qs, quote, urlsplit, urlunsplit
+
+from local.mint_login_token import mint
+from local.pages import html_reply
+from local.server import Reply, Request
+
+__all__ = ["LOGIN_PATH", "DemoPlatform", "local_return_to"]
+
+LOGIN_PATH = "/_platform/login"
+TOKEN_TTL = 600
+_LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1"})
+_UNSAFE = re.compile(r"[\x00-\x20\x7f\\\"'<>`]")
+_EMAIL = re.compile(r"^[^\s@]+@[^\s@]+\.[^\s@]+$")
+
+
+def local_return_to(raw: str | None, ports: Collection[int]) -> str | None:
+    """``raw`` when it is a plain http URL on this stack (localhost or 127.0.0.1, one of ``ports``), else None."""
+    if not raw or len(raw) > 4096 or _UNSAFE.search(raw):
+        return None
+    parts = urlsplit(raw)
+    try:
+        port = parts.port
+    except ValueError:
+        return None
+    if parts.scheme != "http" or "@" in parts.netloc or parts.hostname not in _LOCAL_HOSTS or port not in ports:
+        return None
+    return raw
+
+
+def _with_token(url: str, token: str) -> str:
+    parts = urlsplit(url)
+    pair = f"login_token={quote(token, safe='')}"
+    query = f"{parts.query}&{pair}" if parts.query else pair
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, query, parts.fragment))
+
+
+class DemoPlatform:
+    """The sign-in page at ``LOGIN_PATH``; ``__call__`` answers None for any other path."""
+
+    def __init__(self, *, key: str, audiences: Sequence[str], ports: Collection[int]) -> None:
+        self._key = key
+        self._audiences = list(audiences)
+        self._ports = frozenset(ports)
+
+    def __call__(self, request: Request) -> Reply | None:
+        if request.path != LOGIN_PATH:
+            return None
+        if request.method in ("GET", "HEAD"):
+            return self._form(request)
+        if request.method == "POST":
+            return self._sign_in(request)
+        reply = html_reply(405, "Method not allowed", "<h1>Method not allowed</h1>")
+        reply.headers.append(("Allow", "GET, HEAD, POST"))
+        return reply
+
+    def _form(self, request: Request, *, error: str = "", email: str = "", name: str = "") -> Reply:
+        raw = parse_qs(request.query).get("return_to", [""])[0]
+        return_to = local_return_to(raw, self._ports)
+        if return_to is None:
+            return self._refuse_return_to()
+        error_html = f"<p class=error>{escape(error)}</p>" if error else ""
+        body = (
+            "<h1>Sign in <span class=badge>demo platform</span></h1>"
+            "<p class=muted>This page stands in for your platform's sign-in. No password: whoever you type is "
+            "who the bridge signs in.</p>"
+            f"{error_html}"
+            f'<form method="post" action="{LOGIN_PATH}?return_to={escape(quote(return_to, safe=""))}">'
+            '<label for="email">Email</label>'
+            f'<input id="email" name="email" type="email" required autofocus autocomplete="email" '
+            f'value="{escape(email)}" placeholder="jane@example.com">'
+            '<label for="name">Name <small>(optional)</small></label>'
+            f'<input id="name" name="name" type="text" autocomplete="name" value="{escape(name)}" '
+            'placeholder="Jane Doe">'
+            '<button type="submit">Sign in and continue</button></form>'
+            f"<p><small>Then back to <code>{escape(return_to)}</code></small></p>"
+        )
+        return html_reply(400 if error else 200, "Sign in (demo platform)", body)
+
+    def _sign_in(self, request: Request) -> Reply:
+        raw = parse_qs(request.query).get("return_to", [""])[0]
+        return_to = local_return_to(raw, self._ports)
+        if return_to is None:
+            return self._refuse_return_to()
+        form = parse_qs(request.body.decode("utf-8", "replace"))
+        email = form.get("email", [""])[0].strip()
+        name = form.get("name", [""])[0].strip()
+        if len(email) > 254 or not _EMAIL.match(email):
+            return self._form(request, error="Please enter an email address.", email=email[:254], name=name[:200])
+        token = mint(email, self._audiences, self._key, name=name[:200] or None, ttl=TOKEN_TTL)
+        location = _with_token(return_to, token)
+        return Reply(302, [("Location", location), ("Cache-Control", "no-store"), ("Referrer-Policy", "no-referrer")])
+
+    @staticmethod
+    def _refuse_return_to() -> Reply:
+        body = (
+            "<h1>Unknown destination</h1><p>The demo platform only sends you back to the local stack "
+            "(<code>http://localhost</code> on one of its ports). Open a link from the "
+            '<a href="/">index</a>.</p>'
+        )
+        return html_reply(400, "Unknown destination", body)

@@ -1,0 +1,204 @@
+"""HTTP to API Gateway payload v2 and back, as the HTTP API and Lambda function URLs do it.
+
+Handlers see the event shape they meet in AWS (``events/*.json``), with two local facts: the domain is the
+Host header (``localhost:3000``) and ``x-forwarded-proto`` is ``http``, so absolute URLs the handlers build
+point back at the local stack.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import json
+import re
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import parse_qsl, unquote
+
+from local.server import Reply, Request
+
+__all__ = ["ApiRoute", "Invoke", "RouteTable", "function_url_app", "http_api_app", "to_event", "to_reply"]
+
+Invoke = Callable[[dict[str, Any]], Any]
+_TEXT_TYPES = ("text/", "application/json", "application/xml", "application/x-www-form-urlencoded", "+json", "+xml")
+
+
+@dataclass(frozen=True)
+class ApiRoute:
+    method: str
+    path: str
+    invoke: Invoke
+
+    @property
+    def key(self) -> str:
+        return f"{self.method} {self.path}"
+
+    def pattern(self) -> re.Pattern[str]:
+        # {name} is one segment, {name+} the rest of the path, as in HTTP API route keys.
+        parts = re.split(r"(\{[^}]+\})", self.path)
+        regex = ""
+        for part in parts:
+            if part.startswith("{") and part.endswith("+}"):
+                regex += f"(?P<{part[1:-2]}>.+)"
+            elif part.startswith("{"):
+                regex += f"(?P<{part[1:-1]}>[^/]+)"
+            else:
+                regex += re.escape(part)
+        return re.compile(f"^{regex}$")
+
+
+class RouteTable:
+    def __init__(self, routes: Sequence[ApiRoute]) -> None:
+        self._routes = [(route, route.pattern()) for route in routes]
+
+    def match(self, method: str, path: str) -> tuple[ApiRoute, dict[str, str]] | None:
+        for route, pattern in self._routes:
+            found = pattern.match(path)
+            if found and route.method in (method, "ANY"):
+                return route, found.groupdict()
+        return None
+
+
+def _headers(request: Request) -> tuple[dict[str, str], list[str]]:
+    headers: dict[str, str] = {}
+    cookies: list[str] = []
+    for name, value in request.headers:
+        key = name.lower()
+        if key == "cookie":
+            cookies += [part.strip() for part in value.split(";") if part.strip()]
+            continue
+        headers[key] = f"{headers[key]},{value}" if key in headers else value
+    forwarded = headers.get("x-forwarded-for")
+    headers["x-forwarded-for"] = f"{forwarded}, {request.client_ip}" if forwarded else request.client_ip
+    headers["x-forwarded-port"] = str(request.server_port)
+    headers["x-forwarded-proto"] = "http"
+    return headers, cookies
+
+
+def _is_text(content_type: str | None) -> bool:
+    content_type = (content_type or "").lower()
+    return any(marker in content_type for marker in _TEXT_TYPES)
+
+
+def to_event(
+    request: Request,
+    *,
+    route_key: str,
+    api_id: str,
+    account_id: str,
+    path_parameters: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """The payload v2 event for ``request``: raw path and query exactly as received."""
+    headers, cookies = _headers(request)
+    raw_path, _, raw_query = request.target.partition("?")
+    host = headers.get("host", f"localhost:{request.server_port}")
+    now = time.time()
+    event: dict[str, Any] = {
+        "version": "2.0",
+        "routeKey": route_key,
+        "rawPath": raw_path or "/",
+        "rawQueryString": raw_query,
+        "headers": headers,
+        "requestContext": {
+            "accountId": account_id,
+            "apiId": api_id,
+            "domainName": host,
+            "domainPrefix": host.split(".", 1)[0].split(":", 1)[0],
+            "http": {
+                "method": request.method,
+                "path": unquote(raw_path or "/"),
+                "protocol": request.protocol,
+                "sourceIp": request.client_ip,
+                "userAgent": headers.get("user-agent", ""),
+            },
+            "requestId": base64.b64encode(uuid.uuid4().bytes[:10]).decode(),
+            "routeKey": route_key,
+            "stage": "$default",
+            "time": datetime.fromtimestamp(now, UTC).strftime("%d/%b/%Y:%H:%M:%S +0000"),
+            "timeEpoch": int(now * 1000),
+        },
+        "isBase64Encoded": False,
+    }
+    if cookies:
+        event["cookies"] = cookies
+    if raw_query:
+        params: dict[str, str] = {}
+        for name, value in parse_qsl(raw_query, keep_blank_values=True):
+            params[name] = f"{params[name]},{value}" if name in params else value
+        event["queryStringParameters"] = params
+    if path_parameters:
+        event["pathParameters"] = path_parameters
+    if request.body:
+        if _is_text(headers.get("content-type")):
+            with contextlib.suppress(UnicodeDecodeError):
+                event["body"] = request.body.decode()
+        if "body" not in event:
+            event["body"] = base64.b64encode(request.body).decode()
+            event["isBase64Encoded"] = True
+    return event
+
+
+def to_reply(result: Any) -> Reply:
+    """The HTTP response API Gateway makes of a handler's return value (payload v2 rules)."""
+    if not isinstance(result, dict) or "statusCode" not in result:
+        # v2: anything else is a 200 JSON body.
+        text = result if isinstance(result, str) else json.dumps(result)
+        return Reply(200, [("Content-Type", "application/json")], text.encode())
+    headers: list[tuple[str, str]] = [(str(k), str(v)) for k, v in (result.get("headers") or {}).items()]
+    single = {name.lower() for name, _ in headers}
+    for name, values in (result.get("multiValueHeaders") or {}).items():
+        if name.lower() not in single:
+            headers += [(str(name), str(value)) for value in values]
+    headers += [("Set-Cookie", str(cookie)) for cookie in result.get("cookies") or []]
+    raw = result.get("body") or ""
+    body = base64.b64decode(raw) if result.get("isBase64Encoded") else str(raw).encode()
+    return Reply(int(result["statusCode"]), headers, body)
+
+
+def _json_reply(status: int, message: str, request_id_header: str) -> Reply:
+    body = json.dumps({"message": message}, separators=(",", ":")).encode()
+    return Reply(status, [("Content-Type", "application/json"), (request_id_header, str(uuid.uuid4()))], body)
+
+
+def _call(invoke: Invoke, event: dict[str, Any], *, failure: Reply) -> Reply:
+    try:
+        result = invoke(event)
+    except Exception:  # a crashed handler is a 5xx, as in AWS; invoke printed the trace
+        return failure
+    return to_reply(result)
+
+
+def http_api_app(routes: RouteTable, *, fallback: Callable[[Request], Reply | None]) -> Callable[[Request], Reply]:
+    """The HTTP API: template routes first, then local extras (``fallback``), else API Gateway's 404."""
+
+    def app(request: Request) -> Reply:
+        matched = routes.match(request.method, unquote(request.path))
+        if matched is None:
+            return fallback(request) or _json_reply(404, "Not Found", "apigw-requestid")
+        route, params = matched
+        event = to_event(
+            request, route_key=route.key, api_id="local", account_id="123456789012", path_parameters=params
+        )
+        failure = _json_reply(500, "Internal Server Error", "apigw-requestid")
+        reply = _call(route.invoke, event, failure=failure)
+        reply.headers.append(("apigw-requestid", event["requestContext"]["requestId"]))
+        return reply
+
+    return app
+
+
+def function_url_app(invoke: Invoke, *, function_id: str) -> Callable[[Request], Reply]:
+    """A function URL: every method and path goes to the one function, route key ``$default``."""
+
+    def app(request: Request) -> Reply:
+        event = to_event(request, route_key="$default", api_id=function_id, account_id="anonymous")
+        failure = Reply(502, [("Content-Type", "application/json")], b'{"Message":"Internal Server Error"}')
+        reply = _call(invoke, event, failure=failure)
+        reply.headers.append(("x-amzn-RequestId", event["requestContext"]["requestId"]))
+        return reply
+
+    return app

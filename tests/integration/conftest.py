@@ -1,0 +1,19 @@
+"""Integration tests: the local stack (`make run`) over real HTTP, redirects not followed.
+
+Fixtures: ``local_stack`` (the running stack: ``url(path)``, ``function_url(name, path)``) and ``client``
+(``get``, ``post_form`` and ``sign_in(link, email=...)``, the whole sign-in round trip).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.integration.client import Client
+from tests.integration.stack import local_stack
+
+__all__ = ["client", "local_stack"]
+
+
+@pytest.fixture
+def client() -> Client:
+    return Client()
