@@ -14,7 +14,7 @@ export SAM_CLI_TELEMETRY := 0
 STACK_NAME ?= sso-bridge
 
 .PHONY: help venv run test lint typecheck validate build deploy unit integration e2e build-test bench chromium \
-	login-token clean
+	login-token audit clean
 
 help:
 	@echo "make run        local stack on http://localhost:$${PORT:-3000} (no AWS account, no Docker)"
@@ -22,6 +22,7 @@ help:
 	@echo "make build      sam build            make validate   sam validate --lint and cfn-lint"
 	@echo "make deploy     sam deploy           make bench      benchmarks"
 	@echo "make login-token EMAIL=you@example.com AUD=clickfunnels   mint a login token for the local stack"
+	@echo "make audit EMAIL=jane@example.com | JTI=...  [JSON=1]   issued HappyFox tokens (JTI_TABLE_NAME)"
 
 $(VENV)/.installed: pyproject.toml layers/signing/requirements.txt
 	@test -n "$(PYTHON)" || { echo "python3.13 not found: install it (pyenv install 3.13) or set PYTHON=" >&2; exit 1; }
@@ -39,6 +40,10 @@ chromium:
 run: venv
 	$(BIN)/python -m local.stack
 
+# Issued HappyFox tokens: make audit EMAIL=jane@example.com | JTI=... [JSON=1] (JTI_TABLE_NAME, AWS_ENDPOINT_URL).
+audit: venv
+	@$(BIN)/python -m ops.audit $(if $(EMAIL),--email "$(EMAIL)") $(if $(JTI),--jti "$(JTI)") $(if $(JSON),--json)
+
 login-token: venv
 	@$(BIN)/python -m local.mint_login_token --email "$(EMAIL)" --aud "$(or $(AUD),clickfunnels)"
 
@@ -48,7 +53,7 @@ lint: venv
 
 typecheck: venv
 	$(BIN)/mypy layers/signing/sso_bridge
-	$(BIN)/mypy functions local
+	$(BIN)/mypy functions local ops
 
 validate: venv
 	$(BIN)/sam validate --lint
@@ -70,7 +75,7 @@ e2e: venv chromium
 	$(BIN)/pytest tests/e2e
 
 build-test: build
-	$(BIN)/pytest -m build tests/build
+	$(BIN)/pytest tests/artifacts
 
 test: venv chromium lint typecheck validate build
 	$(BIN)/pytest

@@ -19,6 +19,10 @@ import pytest
 from aws_lambda_powertools.utilities import parameters
 
 from tests.helpers import (
+    HAPPYFOX_ACCOUNT_URL,
+    JTI_TABLE_NAME,
+    KUSTOMER_CUSTOM_DOMAIN,
+    KUSTOMER_PORTAL_HOST,
     LOGIN_TOKEN_KEY,
     PLATFORM_LOGIN_URL,
     SECRET_IDS,
@@ -38,6 +42,11 @@ BASE_ENV = {
     "PLATFORM_LOGIN_URL": PLATFORM_LOGIN_URL,
     "CLICKFUNNELS_SECRET_ID": SECRET_IDS["clickfunnels"],
     "CLICKFUNNELS_WORKSPACE_DOMAIN": WORKSPACE,
+    "HAPPYFOX_SECRET_ID": SECRET_IDS["happyfox"],
+    "HAPPYFOX_ACCOUNT_URL": HAPPYFOX_ACCOUNT_URL,
+    "JTI_TABLE_NAME": JTI_TABLE_NAME,
+    "KUSTOMER_SECRET_ID": SECRET_IDS["kustomer"],
+    "KUSTOMER_REDIRECT_HOSTS": f"{KUSTOMER_PORTAL_HOST},{KUSTOMER_CUSTOM_DOMAIN}",
 }
 # Unit tests must never reach a real AWS endpoint, whatever the developer's shell holds.
 for _name in ("AWS_PROFILE", "AWS_ENDPOINT_URL"):
@@ -69,6 +78,18 @@ def aws() -> Iterator[Any]:
         for vendor, key in VENDOR_KEYS.items():
             client.create_secret(Name=SECRET_IDS[vendor], SecretString=key)
         yield client
+
+
+@pytest.fixture
+def jti_table(aws: Any) -> Any:
+    """Moto's DynamoDB with the jti table as template.yaml defines it; yields the boto3 DynamoDB client."""
+    import boto3
+
+    from local.template import table_definition
+
+    client = boto3.client("dynamodb", region_name="eu-west-1")
+    client.create_table(TableName=JTI_TABLE_NAME, **table_definition("JtiTable"))
+    return client
 
 
 @pytest.fixture

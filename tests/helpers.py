@@ -28,6 +28,10 @@ SECRET_IDS = {
 }
 WORKSPACE = "yourworkspace.myclickfunnels.com"
 PLATFORM_LOGIN_URL = "https://platform.example.com/login"
+HAPPYFOX_ACCOUNT_URL = "https://acme.happyfox.com"
+JTI_TABLE_NAME = "sso-bridge-jti-test"
+KUSTOMER_PORTAL_HOST = "yourcompany.kustomer.help"
+KUSTOMER_CUSTOM_DOMAIN = "help.example.com"
 
 
 @dataclass

@@ -1,0 +1,152 @@
+"""HappyFox support centre SSO: Remote Login and Remote Logout URLs.
+
+HappyFox's contract (vendor-docs/happyfox-jwt-sso.txt): its support centre sends a visitor who clicks
+"login" to our Remote Login URL and one who logs out to our Remote Logout URL. We answer a signed-in user
+with a redirect to ``HAPPYFOX_ACCOUNT_URL/jwt/?token=<jwt>``, an HS256 JWT of ``iat``, ``jti``, ``name`` and
+``email`` that HappyFox accepts for 120 seconds and checks ``jti`` against replay.
+
+We treat ``jti`` as single use forever: each one is recorded in the jti table before the redirect leaves
+(``sso_bridge.jti_store``), so a token we never recorded was never ours, and the record tells an auditor who
+it was for and where the request came from. No record, no token: a table outage is a 503.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+import jwt
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from sso_bridge.errors import ConfigurationError, RedirectNotAllowed
+from sso_bridge.flow import identify, install_error_handlers
+from sso_bridge.jti_store import IssueRecord, JtiStore
+from sso_bridge.login_token import LoginIdentity
+from sso_bridge.redirects import allowed_url
+from sso_bridge.request import Query
+from sso_bridge.responses import page_response, redirect_response
+from sso_bridge.secrets import get_signing_key
+from sso_bridge.settings import CommonSettings, env_int, env_str, env_url
+
+AUDIENCE = "happyfox"
+# HappyFox's acceptance window for a token (its docs); recorded as the token's expiry in the audit table.
+TOKEN_WINDOW_SECONDS = 120
+
+
+def account_origin(env: Mapping[str, str], name: str = "HAPPYFOX_ACCOUNT_URL") -> str:
+    """``https://host`` of the HappyFox account (``*.happyfox.com`` or a custom domain), nothing after it."""
+    raw = env_str(env, name).rstrip("/")
+    parts = urlsplit(raw)
+    if parts.path or parts.query or parts.fragment or raw.endswith(("?", "#")):
+        raise ConfigurationError(
+            f"{name} must be an origin like https://acme.happyfox.com, without a path, got {raw!r}"
+        )
+    host = (parts.hostname or "").lower()
+    try:
+        # The same check as every other redirect target: https, exact host, default port, no userinfo.
+        allowed_url(f"{raw}/jwt/", {host})
+    except RedirectNotAllowed as exc:
+        raise ConfigurationError(f"{name} must be an https origin like https://acme.happyfox.com, got {raw!r}") from exc
+    return f"https://{host}"
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    common: CommonSettings
+    account_url: str
+    secret_id: str
+    table_name: str
+    retention_days: int
+    logout_url: str | None
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> Settings:
+        logout_set = bool(env.get("PLATFORM_LOGOUT_URL", "").strip())
+        return cls(
+            common=CommonSettings.from_env(env),
+            account_url=account_origin(env),
+            secret_id=env_str(env, "HAPPYFOX_SECRET_ID"),
+            table_name=env_str(env, "JTI_TABLE_NAME"),
+            retention_days=env_int(env, "JTI_RETENTION_DAYS", 90, minimum=1, maximum=3650),
+            logout_url=env_url(env, "PLATFORM_LOGOUT_URL") if logout_set else None,
+        )
+
+
+# Read once per container; a bad variable stops the cold start with its name.
+settings = Settings.from_env(os.environ)
+# No AWS call here: the store makes its client on the first token it records.
+jti_store = JtiStore(settings.table_name, retention_days=settings.retention_days)
+
+app = APIGatewayHttpResolver()
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics()
+install_error_handlers(app, settings=settings.common, logger=logger, metrics=metrics)
+
+
+def display_name(user: LoginIdentity) -> str:
+    """HappyFox needs a name; without one in the login token, the email's local part (never empty)."""
+    return user.name or user.email.rsplit("@", 1)[0]
+
+
+def mint_token(*, jti: str, name: str, email: str, now: int, key: str) -> str:
+    return jwt.encode({"iat": now, "jti": jti, "name": name, "email": email}, key, algorithm="HS256")
+
+
+@app.get("/happyfox/login")
+@app.get("/")
+@tracer.capture_method(capture_response=False)  # the response carries a token
+def login() -> Response[str]:
+    query = Query(app.current_event.raw_query_string)
+    user = identify(query, settings.common, audience=AUDIENCE)
+    # HappyFox's JWT has no deep-link claim, so a login token's redirect_to has nowhere to go.
+    key = get_signing_key(settings.secret_id, max_age=settings.common.secrets_max_age)
+
+    now = int(time.time())
+    name = display_name(user)
+    http = app.current_event.request_context.http
+    record = IssueRecord(
+        vendor=AUDIENCE,
+        email=user.email,
+        name=name,
+        issued_at=now,
+        expires_at=now + TOKEN_WINDOW_SECONDS,
+        request_id=app.current_event.request_context.request_id,
+        source_ip=http.get("sourceIp") or "",
+        user_agent=http.get("userAgent") or app.current_event.headers.get("user-agent") or "",
+        login_jti=user.jti,
+    )
+    # Recorded before it is signed: a token without its audit record never exists.
+    jti = jti_store.issue(record)
+    token = mint_token(jti=jti, name=name, email=user.email, now=now, key=key)
+
+    metrics.add_metric(name="TokenIssued", unit=MetricUnit.Count, value=1)
+    logger.info("token issued", extra={"outcome": "issued", "jti": jti, "login_jti": user.jti, "vendor": AUDIENCE})
+    return redirect_response(
+        f"{settings.account_url}/jwt/?token={token}", referrer_policy=settings.common.referrer_policy
+    )
+
+
+@app.get("/happyfox/logout")
+@tracer.capture_method(capture_response=False)
+def logout() -> Response[str]:
+    logger.info("signed out", extra={"outcome": "logout", "vendor": AUDIENCE})
+    if settings.logout_url:
+        return redirect_response(settings.logout_url)
+    request_id = app.current_event.request_context.request_id
+    return page_response(200, "You are signed out", "You have signed out of the support centre.", request_id=request_id)
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
+@tracer.capture_lambda_handler(capture_response=False)
+@metrics.log_metrics(capture_cold_start_metric=True)
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return app.resolve(event, context)
