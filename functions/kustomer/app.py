@@ -46,7 +46,7 @@ class UnknownBrand(BridgeError):
     """A brand path nobody configured: a 404, never a token signed with another brand's key."""
 
     status = 404
-    reason = "unknown_brand"
+    code = reason = "unknown_brand"
     title = "Page not found"
     message = "There is no support portal sign-in at this address."
 

@@ -114,7 +114,8 @@ def test_api_clients_get_json_errors(client: Client, local_stack: RunningStack) 
     assert response.status == 401
     assert response.headers["Content-Type"].startswith("application/json")
     body = response.json()
-    assert "signature" in body["error"]
+    assert body["error"] == "invalid_login_token"
+    assert "signature" in body["reason"]
     assert body["message"]
     assert body["request_id"] == response.headers["apigw-requestid"]
 

@@ -191,6 +191,14 @@ def test_errors_are_json_when_asked(clickfunnels: ModuleType) -> None:
     assert body["request_id"] == "Jz3sJgQYjoEEJ0w="
 
 
+def test_a_damaged_login_token_is_a_400_that_says_so(clickfunnels: ModuleType) -> None:
+    response = invoke(clickfunnels, "login_token=abc.def.ghi", accept="application/json")
+    assert response["statusCode"] == 400
+    body = json.loads(response["body"])
+    assert (body["error"], body["reason"]) == ("invalid_login_token", "login_token_malformed")
+    assert "damaged" in body["message"]
+
+
 def test_error_page_is_html_with_a_reference_and_no_echo(clickfunnels: ModuleType) -> None:
     response = invoke(clickfunnels, "login_token=<script>alert(1)</script>")
     assert response["statusCode"] == 400

@@ -314,7 +314,7 @@ def test_missing_table_is_a_503_json_when_asked(happyfox: ModuleType, jti_table:
     jti_table.delete_table(TableName=JTI_TABLE_NAME)
     response = invoke(happyfox, f"login_token={login_token()}", accept="application/json")
     assert response["statusCode"] == 503
-    assert json.loads(response["body"])["error"] == "jti_store_unavailable"
+    assert json.loads(response["body"])["reason"] == "jti_store_unavailable"
     assert "Location" not in response["headers"]
 
 

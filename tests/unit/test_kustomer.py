@@ -238,7 +238,7 @@ def test_missing_redirect_uri_is_a_page_saying_what_is_missing(kustomer: ModuleT
 def test_missing_redirect_uri_is_json_when_asked(kustomer: ModuleType) -> None:
     response = invoke(kustomer, kustomer_query(None), accept="application/json")
     assert response["statusCode"] == 400
-    assert json.loads(response["body"])["error"] == "kustomer_redirect_uri_missing"
+    assert json.loads(response["body"])["reason"] == "kustomer_redirect_uri_missing"
 
 
 def test_missing_redirect_uri_falls_back_to_the_configured_portal(

@@ -1,9 +1,9 @@
 """One exception tree for the bridge.
 
-Every error a request can meet is a ``BridgeError`` with an HTTP status, a stable machine ``reason``
-(logged, counted, returned in JSON) and a fixed human message: pages never show ``str(exc)``, so nothing
-an attacker sends is echoed back. Configuration faults stand apart: they are the operator's to fix and
-stop a function at cold start.
+Every error a request can meet is a ``BridgeError`` with an HTTP status, a stable ``code`` (its kind, for
+clients), a finer ``reason`` (logged, counted, returned in JSON beside the code) and a fixed human message:
+pages never show ``str(exc)``, so nothing an attacker sends is echoed back. Configuration faults stand
+apart: they are the operator's to fix and stop a function at cold start.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ __all__ = [
     "InputTooLarge",
     "InvalidLoginToken",
     "LoginRequired",
+    "MalformedLoginToken",
     "RedirectNotAllowed",
     "WrongAudience",
 ]
@@ -29,6 +30,7 @@ class BridgeError(Exception):
     """A request the bridge refuses; handled once, in the resolver's exception handler."""
 
     status: int = 400
+    code: str = "bad_request"
     reason: str = "bad_request"
     title: str = "This link cannot be used"
     message: str = "The request was not understood. Please go back and try the link again."
@@ -47,7 +49,7 @@ class BadRequest(BridgeError):
 
 class InputTooLarge(BridgeError):
     status = 414
-    reason = "too_large"
+    code = reason = "too_large"
     title = "This link is too long"
     message = "Part of this link is longer than we accept. Please ask for a new link."
 
@@ -56,33 +58,41 @@ class LoginRequired(BridgeError):
     """No login token, or an expired one: the user is sent to the platform to sign in again."""
 
     status = 401
-    reason = "login_required"
+    code = reason = "login_required"
     title = "Please sign in"
     message = "Your sign-in has expired. Please sign in again."
 
 
 class InvalidLoginToken(BridgeError):
     status = 401
-    reason = "invalid_login_token"
+    code = reason = "invalid_login_token"
     title = "We could not sign you in"
     message = "This sign-in link is not valid. Please sign in again from the start."
 
 
 class WrongAudience(InvalidLoginToken):
     status = 403
-    reason = "wrong_audience"
+    code = reason = "wrong_audience"
     message = "This sign-in link was made for another service. Please sign in again from the start."
+
+
+class MalformedLoginToken(BadRequest):
+    """A login token that is not a JWT at all, or whose claims are unusable (bad email, too long)."""
+
+    code = reason = "invalid_login_token"
+    title = InvalidLoginToken.title
+    message = "This sign-in link is damaged or incomplete. Please sign in again from the start."
 
 
 class RedirectNotAllowed(BridgeError):
     status = 400
-    reason = "redirect_not_allowed"
+    code = reason = "redirect_not_allowed"
     title = "This destination is not allowed"
     message = "The page this link points to is not on the list of allowed destinations."
 
 
 class DependencyUnavailable(BridgeError):
     status = 503
-    reason = "dependency_unavailable"
+    code = reason = "dependency_unavailable"
     title = "Temporarily unavailable"
     message = "Sign-in is temporarily unavailable. Please try again in a minute."

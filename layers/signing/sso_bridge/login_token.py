@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import jwt
 
-from .errors import BadRequest, InputTooLarge, InvalidLoginToken, LoginRequired, WrongAudience
+from .errors import InputTooLarge, InvalidLoginToken, LoginRequired, MalformedLoginToken, WrongAudience
 
 __all__ = [
     "MAX_EMAIL_LENGTH",
@@ -49,7 +49,7 @@ def _optional_text(claims: dict[str, object], claim: str, limit: int) -> str | N
     if not isinstance(value, str):
         raise InvalidLoginToken("claim_type", detail=claim)
     if len(value) > limit:
-        raise BadRequest("claim_too_long", detail=claim)
+        raise MalformedLoginToken("claim_too_long", detail=claim)
     if _CONTROL.search(value):
         raise InvalidLoginToken("claim_characters", detail=claim)
     return value.strip() or None
@@ -77,7 +77,7 @@ def verify_login_token(
     try:
         header = jwt.get_unverified_header(token)
     except jwt.DecodeError as exc:
-        raise BadRequest("login_token_malformed") from exc
+        raise MalformedLoginToken("login_token_malformed") from exc
     if header.get("alg") != "HS256":
         raise InvalidLoginToken("login_token_alg", detail=str(header.get("alg"))[:20])
     try:
@@ -98,7 +98,7 @@ def verify_login_token(
     except jwt.MissingRequiredClaimError as exc:
         raise InvalidLoginToken("login_token_claims", detail=exc.claim) from exc
     except jwt.DecodeError as exc:
-        raise BadRequest("login_token_malformed") from exc
+        raise MalformedLoginToken("login_token_malformed") from exc
     except jwt.InvalidTokenError as exc:  # immature, bad iat/exp types, ...
         raise InvalidLoginToken("login_token_invalid", detail=type(exc).__name__) from exc
 
@@ -112,9 +112,9 @@ def verify_login_token(
     if not isinstance(email, str):
         raise InvalidLoginToken("email_type")
     if len(email) > MAX_EMAIL_LENGTH:
-        raise BadRequest("email_too_long")
+        raise MalformedLoginToken("email_too_long")
     if not _EMAIL.fullmatch(email):
-        raise BadRequest("email_invalid")
+        raise MalformedLoginToken("email_invalid")
     return LoginIdentity(
         email=email,
         name=_optional_text(claims, "name", MAX_NAME_LENGTH),

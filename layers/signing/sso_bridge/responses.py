@@ -57,7 +57,7 @@ def page_response(status: int, title: str, message: str, *, request_id: str | No
 
 def error_response(error: BridgeError, *, request_id: str, as_json: bool) -> Response[str]:
     if as_json:
-        payload = {"error": error.reason, "message": error.message, "request_id": request_id}
+        payload = {"error": error.code, "reason": error.reason, "message": error.message, "request_id": request_id}
         return Response(
             status_code=error.status,
             content_type="application/json",
