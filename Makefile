@@ -22,7 +22,7 @@ help:
 	@echo "make build      sam build            make validate   sam validate --lint and cfn-lint"
 	@echo "make deploy     sam deploy           make bench      benchmarks"
 	@echo "make login-token EMAIL=you@example.com AUD=clickfunnels   mint a login token for the local stack"
-	@echo "make audit EMAIL=jane@example.com | JTI=...  [JSON=1]   issued HappyFox tokens (JTI_TABLE_NAME)"
+	@echo "make audit EMAIL=jane@example.com | JTI=...  [JSON=1] [LOCAL=1]   issued HappyFox tokens"
 
 $(VENV)/.installed: pyproject.toml layers/signing/requirements.txt
 	@test -n "$(PYTHON)" || { echo "python3.13 not found: install it (pyenv install 3.13) or set PYTHON=" >&2; exit 1; }
@@ -41,8 +41,12 @@ run: venv
 	$(BIN)/python -m local.stack
 
 # Issued HappyFox tokens: make audit EMAIL=jane@example.com | JTI=... [JSON=1] (JTI_TABLE_NAME, AWS_ENDPOINT_URL).
+# LOCAL=1 reads the running local stack's table instead of AWS.
+LOCAL_AUDIT_ENV := AWS_ENDPOINT_URL=http://127.0.0.1:$${LOCAL_AWS_PORT:-4566} AWS_ACCESS_KEY_ID=local \
+	AWS_SECRET_ACCESS_KEY=local AWS_SESSION_TOKEN=local JTI_TABLE_NAME=sso-bridge-JtiTable
 audit: venv
-	@$(BIN)/python -m ops.audit $(if $(EMAIL),--email "$(EMAIL)") $(if $(JTI),--jti "$(JTI)") $(if $(JSON),--json)
+	@$(if $(LOCAL),$(LOCAL_AUDIT_ENV)) $(BIN)/python -m ops.audit \
+		$(if $(EMAIL),--email "$(EMAIL)") $(if $(JTI),--jti "$(JTI)") $(if $(JSON),--json)
 
 login-token: venv
 	@$(BIN)/python -m local.mint_login_token --email "$(EMAIL)" --aud "$(or $(AUD),clickfunnels)"
