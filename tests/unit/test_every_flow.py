@@ -1,0 +1,100 @@
+"""Promises every vendor flow keeps, checked on each of them with its own sample event."""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Callable
+from types import ModuleType
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+
+from tests.helpers import VENDOR_KEYS, LambdaContext, load_event, make_login_token
+
+# flow -> (sample event, query that reaches the vendor once a login token is appended)
+FLOWS = {
+    "clickfunnels": ("clickfunnels-sso-httpapi", ""),
+    "kustomer": (
+        "kustomer-login-httpapi",
+        "kustomerRedirectUri=https%3A%2F%2Fyourcompany.kustomer.help%2Flogin",
+    ),
+    "happyfox": ("happyfox-login-httpapi", ""),
+}
+
+
+@pytest.fixture(params=sorted(FLOWS))
+def flow(request: pytest.FixtureRequest, jti_table: Any, load_function: Callable[..., ModuleType]) -> Any:
+    name = request.param
+    module = load_function(name, POWERTOOLS_LOGGER_LOG_EVENT="true", POWERTOOLS_TRACER_CAPTURE_RESPONSE="true")
+    event_name, query = FLOWS[name]
+    return name, module, event_name, query
+
+
+def invoke(module: ModuleType, event_name: str, query: str, **headers: str) -> Any:
+    return module.lambda_handler(load_event(event_name, query=query, headers=headers), LambdaContext())
+
+
+def with_token(query: str, token: str) -> str:
+    return f"{query}&login_token={token}" if query else f"login_token={token}"
+
+
+def test_event_logging_switched_on_still_never_logs_a_token(
+    flow: Any, log_stream: Callable[[ModuleType], io.StringIO]
+) -> None:
+    # Given an operator who turned on Powertools' event logging to debug
+    name, module, event_name, query = flow
+    logs = log_stream(module)
+    login_token = make_login_token(aud=name)
+
+    # When a user signs in
+    response = invoke(module, event_name, with_token(query, login_token))
+
+    # Then neither the login token, the vendor token nor the vendor key is in the logs
+    assert response["statusCode"] == 302
+    vendor_tokens = [
+        v[0]
+        for k, v in parse_qs(urlsplit(response["headers"]["Location"]).query).items()
+        if k
+        in (
+            "token",
+            "externalToken",
+        )
+    ]
+    assert vendor_tokens
+    out = logs.getvalue()
+    assert '"outcome":"issued"' in out
+    for secret in (login_token, *vendor_tokens, VENDOR_KEYS[name]):
+        assert secret not in out
+
+
+@pytest.mark.parametrize("accept", ["text/html", "application/json"])
+def test_a_refusal_never_redirects_and_says_why_in_the_asked_format(flow: Any, accept: str) -> None:
+    name, module, event_name, query = flow
+    forged = make_login_token(aud=name, key="attacker-key-0123456789abcdef0123456789")
+    response = invoke(module, event_name, with_token(query, forged), accept=accept)
+    assert response["statusCode"] == 401
+    assert "Location" not in response["headers"]
+    assert response["headers"]["Cache-Control"] == "no-store"
+    if accept == "application/json":
+        assert json.loads(response["body"])["error"] == "invalid_login_token"
+    else:
+        assert response["headers"]["Content-Type"].startswith("text/html")
+        assert "We could not sign you in" in response["body"]
+
+
+def test_a_login_token_for_another_vendor_is_refused(flow: Any) -> None:
+    name, module, event_name, query = flow
+    other = next(vendor for vendor in FLOWS if vendor != name)
+    response = invoke(module, event_name, with_token(query, make_login_token(aud=other)))
+    assert response["statusCode"] == 403
+    assert "Location" not in response["headers"]
+
+
+def test_a_repeated_login_token_is_refused_rather_than_guessed(flow: Any) -> None:
+    name, module, event_name, query = flow
+    token = make_login_token(aud=name)
+    response = invoke(module, event_name, with_token(with_token(query, token), token))
+    assert response["statusCode"] == 400
+    assert "Location" not in response["headers"]
