@@ -46,7 +46,7 @@ LOCAL_AUDIT_ENV := AWS_ENDPOINT_URL=http://127.0.0.1:$${LOCAL_AWS_PORT:-4566} AW
 	AWS_SECRET_ACCESS_KEY=local AWS_SESSION_TOKEN=local JTI_TABLE_NAME=sso-bridge-JtiTable
 audit: venv
 	@$(if $(LOCAL),$(LOCAL_AUDIT_ENV)) $(BIN)/python -m ops.audit \
-		$(if $(EMAIL),--email "$(EMAIL)") $(if $(JTI),--jti "$(JTI)") $(if $(JSON),--json)
+		$(if $(EMAIL),--email="$(EMAIL)") $(if $(JTI),--jti="$(JTI)") $(if $(JSON),--json)
 
 login-token: venv
 	@$(BIN)/python -m local.mint_login_token --email "$(EMAIL)" --aud "$(or $(AUD),clickfunnels)"

@@ -1,7 +1,7 @@
 """Read the jti table: was this token ours, when, for whom, from where.
 
     python -m ops.audit --email jane@example.com [--json] [--table NAME]
-    python -m ops.audit --jti 3q2-7w... [--json]
+    python -m ops.audit --jti=9f2c... [--json]
 
 The table comes from ``--table`` or ``JTI_TABLE_NAME`` (stack output ``JtiTableName``); credentials, region
 and ``AWS_ENDPOINT_URL`` (the local stack's moto server) come from the usual boto3 chain. Exit status: 0 when

@@ -124,7 +124,7 @@ def test_concurrent_logins_get_distinct_jtis_all_on_record_and_auditable(
 
     # And each one by its jti
     for jti in jtis[:3]:
-        by_jti = audit(local_stack, table_name, "--jti", jti)
+        by_jti = audit(local_stack, table_name, f"--jti={jti}")
         assert by_jti.returncode == 0, by_jti.stderr
         assert jti in by_jti.stdout
         assert email in by_jti.stdout

@@ -48,7 +48,8 @@ _COLLISION = "ConditionalCheckFailedException"
 
 
 def new_jti() -> str:
-    return secrets.token_urlsafe(JTI_BYTES)
+    # Hex, not base64url: a jti never starts with '-' (read as an option by CLIs) and selects with a double-click.
+    return secrets.token_hex(JTI_BYTES)
 
 
 @dataclass(frozen=True, slots=True)
