@@ -20,7 +20,7 @@ MAX_TTL = 30 * 86400
 
 
 def verify(token: str | None, audience: str = "clickfunnels") -> Any:
-    return verify_login_token(token, key=LOGIN_TOKEN_KEY, audience=audience, max_ttl=MAX_TTL, leeway=30)
+    return verify_login_token(token, keys=[LOGIN_TOKEN_KEY], audience=audience, max_ttl=MAX_TTL, leeway=30)
 
 
 def b64(data: bytes) -> str:

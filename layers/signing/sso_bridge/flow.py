@@ -6,6 +6,7 @@ flow logs them the same way (one line, reason and outcome, never the token) and 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
@@ -17,10 +18,18 @@ from .errors import BridgeError, LoginRequired
 from .login_token import MAX_TOKEN_LENGTH, LoginIdentity, verify_login_token
 from .request import Query, login_redirect_url, request_url
 from .responses import error_response, page_response, redirect_response, wants_json
-from .secrets import get_signing_key
+from .secrets import get_previous_signing_key, get_signing_key
 from .settings import CommonSettings
 
 __all__ = ["count", "identify", "install_error_handlers"]
+
+
+def _login_token_keys(settings: CommonSettings) -> Iterator[str]:
+    """The current key, then, only if a signature fails with it, the previous one (rotation overlap)."""
+    yield get_signing_key(settings.login_token_secret_id, max_age=settings.secrets_max_age)
+    previous = get_previous_signing_key(settings.login_token_secret_id, max_age=settings.secrets_max_age)
+    if previous is not None:
+        yield previous
 
 
 def identify(query: Query, settings: CommonSettings, *, audience: str) -> LoginIdentity:
@@ -28,10 +37,9 @@ def identify(query: Query, settings: CommonSettings, *, audience: str) -> LoginI
     token = query.get("login_token", max_length=MAX_TOKEN_LENGTH)
     if token is None:
         raise LoginRequired("login_token_missing")
-    key = get_signing_key(settings.login_token_secret_id, max_age=settings.secrets_max_age)
     return verify_login_token(
         token,
-        key=key,
+        keys=_login_token_keys(settings),
         audience=audience,
         max_ttl=settings.login_token_max_ttl,
         leeway=settings.login_token_leeway,

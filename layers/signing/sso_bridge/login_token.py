@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 import jwt
 
@@ -64,12 +66,16 @@ def _numeric_date(value: object) -> int:
 def verify_login_token(
     token: str | None,
     *,
-    key: str,
+    keys: Iterable[str],
     audience: str,
     max_ttl: int,
     leeway: int,
 ) -> LoginIdentity:
-    """Decode ``token`` with HS256 only and return the identity it vouches for."""
+    """Decode ``token`` with HS256 only and return the identity it vouches for.
+
+    ``keys`` are tried in order until one verifies the signature (the current key, then during a rotation
+    the previous one); it may be lazy, so a later key is fetched only when an earlier one fails.
+    """
     if not token:
         raise LoginRequired("login_token_missing")
     if len(token) > MAX_TOKEN_LENGTH:
@@ -80,27 +86,32 @@ def verify_login_token(
         raise MalformedLoginToken("login_token_malformed") from exc
     if header.get("alg") != "HS256":
         raise InvalidLoginToken("login_token_alg", detail=str(header.get("alg"))[:20])
-    try:
-        claims = jwt.decode(
-            token,
-            key,
-            algorithms=["HS256"],
-            audience=audience,
-            leeway=leeway,
-            options={"require": _REQUIRED, "verify_iat": True},
-        )
-    except jwt.ExpiredSignatureError as exc:
-        raise LoginRequired("login_token_expired") from exc
-    except jwt.InvalidAudienceError as exc:
-        raise WrongAudience() from exc
-    except jwt.InvalidSignatureError as exc:
-        raise InvalidLoginToken("login_token_signature") from exc
-    except jwt.MissingRequiredClaimError as exc:
-        raise InvalidLoginToken("login_token_claims", detail=exc.claim) from exc
-    except jwt.DecodeError as exc:
-        raise MalformedLoginToken("login_token_malformed") from exc
-    except jwt.InvalidTokenError as exc:  # immature, bad iat/exp types, ...
-        raise InvalidLoginToken("login_token_invalid", detail=type(exc).__name__) from exc
+    claims: dict[str, Any] | None = None
+    for key in keys:
+        try:
+            claims = jwt.decode(
+                token,
+                key,
+                algorithms=["HS256"],
+                audience=audience,
+                leeway=leeway,
+                options={"require": _REQUIRED, "verify_iat": True},
+            )
+        except jwt.InvalidSignatureError:
+            continue  # perhaps signed with the key before this one
+        except jwt.ExpiredSignatureError as exc:
+            raise LoginRequired("login_token_expired") from exc
+        except jwt.InvalidAudienceError as exc:
+            raise WrongAudience() from exc
+        except jwt.MissingRequiredClaimError as exc:
+            raise InvalidLoginToken("login_token_claims", detail=exc.claim) from exc
+        except jwt.DecodeError as exc:
+            raise MalformedLoginToken("login_token_malformed") from exc
+        except jwt.InvalidTokenError as exc:  # immature, bad iat/exp types, ...
+            raise InvalidLoginToken("login_token_invalid", detail=type(exc).__name__) from exc
+        break
+    if claims is None:
+        raise InvalidLoginToken("login_token_signature")
 
     issued_at, expires_at = _numeric_date(claims["iat"]), _numeric_date(claims["exp"])
     if issued_at > time.time() + leeway:
