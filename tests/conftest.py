@@ -23,9 +23,11 @@ from tests.helpers import (
     JTI_TABLE_NAME,
     KUSTOMER_CUSTOM_DOMAIN,
     KUSTOMER_PORTAL_HOST,
+    LINK_REVOCATIONS_TABLE_NAME,
     LOGIN_TOKEN_KEY,
     PLATFORM_LOGIN_URL,
     SECRET_IDS,
+    SPENT_LINKS_TABLE_NAME,
     VENDOR_KEYS,
     WORKSPACE,
     LambdaContext,
@@ -45,6 +47,8 @@ BASE_ENV = {
     "HAPPYFOX_SECRET_ID": SECRET_IDS["happyfox"],
     "HAPPYFOX_ACCOUNT_URL": HAPPYFOX_ACCOUNT_URL,
     "JTI_TABLE_NAME": JTI_TABLE_NAME,
+    "SPENT_LINKS_TABLE_NAME": SPENT_LINKS_TABLE_NAME,
+    "LINK_REVOCATIONS_TABLE_NAME": LINK_REVOCATIONS_TABLE_NAME,
     "KUSTOMER_SECRET_ID": SECRET_IDS["kustomer"],
     "KUSTOMER_REDIRECT_HOSTS": f"{KUSTOMER_PORTAL_HOST},{KUSTOMER_CUSTOM_DOMAIN}",
 }
@@ -89,6 +93,19 @@ def jti_table(aws: Any) -> Any:
 
     client = boto3.client("dynamodb", region_name="eu-west-1")
     client.create_table(TableName=JTI_TABLE_NAME, **table_definition("JtiTable"))
+    return client
+
+
+@pytest.fixture
+def link_tables(aws: Any) -> Any:
+    """Moto's DynamoDB with the email-link tables as template.yaml defines them; yields the DynamoDB client."""
+    import boto3
+
+    from local.template import table_definition
+
+    client = boto3.client("dynamodb", region_name="eu-west-1")
+    client.create_table(TableName=SPENT_LINKS_TABLE_NAME, **table_definition("SpentLinksTable"))
+    client.create_table(TableName=LINK_REVOCATIONS_TABLE_NAME, **table_definition("LinkRevocationsTable"))
     return client
 
 

@@ -30,6 +30,8 @@ WORKSPACE = "yourworkspace.myclickfunnels.com"
 PLATFORM_LOGIN_URL = "https://platform.example.com/login"
 HAPPYFOX_ACCOUNT_URL = "https://acme.happyfox.com"
 JTI_TABLE_NAME = "sso-bridge-jti-test"
+SPENT_LINKS_TABLE_NAME = "sso-bridge-spent-links-test"
+LINK_REVOCATIONS_TABLE_NAME = "sso-bridge-link-revocations-test"
 KUSTOMER_PORTAL_HOST = "yourcompany.kustomer.help"
 KUSTOMER_CUSTOM_DOMAIN = "help.example.com"
 
@@ -62,7 +64,7 @@ def make_login_token(
     *,
     aud: str | list[str] = "clickfunnels",
     key: str = LOGIN_TOKEN_KEY,
-    lifetime: int = 600,
+    lifetime: int = 120,
     issued: int | None = None,
     algorithm: str = "HS256",
     drop: tuple[str, ...] = (),

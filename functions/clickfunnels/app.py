@@ -19,13 +19,11 @@ import jwt
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.logging import correlation_paths
-from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from sso_bridge.flow import identify, install_error_handlers
+from sso_bridge.flow import SIGN_IN_METHODS, SignIn
 from sso_bridge.redirects import MAX_URL_LENGTH, allowed_url
 from sso_bridge.request import Query
-from sso_bridge.responses import redirect_response
 from sso_bridge.secrets import get_signing_key
 from sso_bridge.settings import CommonSettings, env_hostname, env_hostnames, env_int, env_str
 
@@ -44,7 +42,7 @@ class Settings:
     def from_env(cls, env: Mapping[str, str]) -> Settings:
         domain = env_hostname(env, "CLICKFUNNELS_WORKSPACE_DOMAIN")
         return cls(
-            common=CommonSettings.from_env(env),
+            common=CommonSettings.from_env(env, portal_name="the customer center"),
             workspace_domain=domain,
             secret_id=env_str(env, "CLICKFUNNELS_SECRET_ID"),
             token_ttl=env_int(env, "CLICKFUNNELS_TOKEN_TTL", 300, minimum=30, maximum=3600),
@@ -59,7 +57,7 @@ app = APIGatewayHttpResolver()
 logger = Logger()
 tracer = Tracer()
 metrics = Metrics()
-install_error_handlers(app, settings=settings.common, logger=logger, metrics=metrics)
+flow = SignIn(app, settings=settings.common, audience=AUDIENCE, logger=logger, metrics=metrics)
 
 
 def mint_token(email: str, key: str, *, redirect_to: str | None, now: int) -> str:
@@ -75,8 +73,8 @@ def mint_token(email: str, key: str, *, redirect_to: str | None, now: int) -> st
     return jwt.encode(claims, key, algorithm="HS256")
 
 
-@app.get("/clickfunnels/sso")
-@app.get("/")
+@app.route("/clickfunnels/sso", method=SIGN_IN_METHODS)
+@app.route("/", method=SIGN_IN_METHODS)
 @tracer.capture_method(capture_response=False)  # the response carries a token
 def sso() -> Response[str]:
     query = Query(app.current_event.raw_query_string)
@@ -84,18 +82,17 @@ def sso() -> Response[str]:
     link_target = query.get("redirect_to", max_length=MAX_URL_LENGTH)
     if link_target:
         link_target = allowed_url(link_target, settings.redirect_hosts)
-    user = identify(query, settings.common, audience=AUDIENCE)
+    user = flow.identify(query)
     # The platform's signed claim outranks the link's parameter.
     redirect_to = allowed_url(user.redirect_to, settings.redirect_hosts) if user.redirect_to else link_target
 
     key = get_signing_key(settings.secret_id, max_age=settings.common.secrets_max_age)
     token = mint_token(user.email, key, redirect_to=redirect_to, now=int(time.time()))
-    metrics.add_metric(name="TokenIssued", unit=MetricUnit.Count, value=1)
-    logger.info("token issued", extra={"outcome": "issued", "login_jti": user.jti, "vendor": AUDIENCE})
+    flow.issued(user)
     location = (
         f"https://{settings.workspace_domain}/sso?identifier={quote(user.email, safe='')}&strategy=email&token={token}"
     )
-    return redirect_response(location, referrer_policy=settings.common.referrer_policy)
+    return flow.redirect(location)
 
 
 # log_event=False whatever POWERTOOLS_LOGGER_LOG_EVENT says: events carry login tokens.

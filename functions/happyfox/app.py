@@ -23,11 +23,10 @@ import jwt
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.logging import correlation_paths
-from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from sso_bridge.errors import ConfigurationError, RedirectNotAllowed
-from sso_bridge.flow import identify, install_error_handlers
+from sso_bridge.flow import SIGN_IN_METHODS, SignIn
 from sso_bridge.jti_store import IssueRecord, JtiStore
 from sso_bridge.login_token import LoginIdentity
 from sso_bridge.redirects import allowed_url
@@ -71,7 +70,7 @@ class Settings:
     def from_env(cls, env: Mapping[str, str]) -> Settings:
         logout_set = bool(env.get("PLATFORM_LOGOUT_URL", "").strip())
         return cls(
-            common=CommonSettings.from_env(env),
+            common=CommonSettings.from_env(env, portal_name="the support centre"),
             account_url=account_origin(env),
             secret_id=env_str(env, "HAPPYFOX_SECRET_ID"),
             table_name=env_str(env, "JTI_TABLE_NAME"),
@@ -89,7 +88,7 @@ app = APIGatewayHttpResolver()
 logger = Logger()
 tracer = Tracer()
 metrics = Metrics()
-install_error_handlers(app, settings=settings.common, logger=logger, metrics=metrics)
+flow = SignIn(app, settings=settings.common, audience=AUDIENCE, logger=logger, metrics=metrics)
 
 
 def display_name(user: LoginIdentity) -> str:
@@ -101,12 +100,12 @@ def mint_token(*, jti: str, name: str, email: str, now: int, key: str) -> str:
     return jwt.encode({"iat": now, "jti": jti, "name": name, "email": email}, key, algorithm="HS256")
 
 
-@app.get("/happyfox/login")
-@app.get("/")
+@app.route("/happyfox/login", method=SIGN_IN_METHODS)
+@app.route("/", method=SIGN_IN_METHODS)
 @tracer.capture_method(capture_response=False)  # the response carries a token
 def login() -> Response[str]:
     query = Query(app.current_event.raw_query_string)
-    user = identify(query, settings.common, audience=AUDIENCE)
+    user = flow.identify(query)
     # HappyFox's JWT has no deep-link claim, so a login token's redirect_to has nowhere to go.
     key = get_signing_key(settings.secret_id, max_age=settings.common.secrets_max_age)
 
@@ -128,11 +127,8 @@ def login() -> Response[str]:
     jti = jti_store.issue(record)
     token = mint_token(jti=jti, name=name, email=user.email, now=now, key=key)
 
-    metrics.add_metric(name="TokenIssued", unit=MetricUnit.Count, value=1)
-    logger.info("token issued", extra={"outcome": "issued", "jti": jti, "login_jti": user.jti, "vendor": AUDIENCE})
-    return redirect_response(
-        f"{settings.account_url}/jwt/?token={token}", referrer_policy=settings.common.referrer_policy
-    )
+    flow.issued(user, jti=jti)
+    return flow.redirect(f"{settings.account_url}/jwt/?token={token}")
 
 
 @app.get("/happyfox/logout")

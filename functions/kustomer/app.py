@@ -24,14 +24,12 @@ import jwt
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.logging import correlation_paths
-from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from sso_bridge.errors import BadRequest, BridgeError, ConfigurationError
-from sso_bridge.flow import identify, install_error_handlers
+from sso_bridge.flow import SIGN_IN_METHODS, SignIn
 from sso_bridge.redirects import MAX_URL_LENGTH, allowed_url, with_query_param
 from sso_bridge.request import Query
-from sso_bridge.responses import redirect_response
 from sso_bridge.secrets import get_signing_key
 from sso_bridge.settings import CommonSettings, env_hostnames, env_str, env_url
 
@@ -134,7 +132,7 @@ class Settings:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
-        common = CommonSettings.from_env(env)
+        common = CommonSettings.from_env(env, portal_name="the help center")
         secret_prefix = env.get("KUSTOMER_BRAND_SECRET_PREFIX", "").strip()
         brands = {DEFAULT_BRAND: _default_brand(env), **_extra_brands(env.get(BRANDS_VARIABLE, ""), secret_prefix)}
         for brand in brands.values():
@@ -152,7 +150,7 @@ app = APIGatewayHttpResolver()
 logger = Logger()
 tracer = Tracer()
 metrics = Metrics()
-install_error_handlers(app, settings=settings.common, logger=logger, metrics=metrics)
+flow = SignIn(app, settings=settings.common, audience=AUDIENCE, logger=logger, metrics=metrics)
 
 
 def mint_token(email: str, key: str, *, now: int) -> str:
@@ -171,27 +169,23 @@ def sign_in(brand: Brand) -> Response[str]:
         target = brand.portal_url
     else:
         raise RedirectUriMissing()
-    user = identify(query, settings.common, audience=AUDIENCE)
+    user = flow.identify(query)
 
     key = get_signing_key(brand.secret_id, max_age=settings.common.secrets_max_age)
     token = mint_token(user.email, key, now=int(time.time()))
-    metrics.add_metric(name="TokenIssued", unit=MetricUnit.Count, value=1)
-    logger.info(
-        "token issued", extra={"outcome": "issued", "login_jti": user.jti, "vendor": AUDIENCE, "brand": brand.name}
-    )
-    location = with_query_param(target, "externalToken", token)
-    return redirect_response(location, referrer_policy=settings.common.referrer_policy)
+    flow.issued(user, brand=brand.name)
+    return flow.redirect(with_query_param(target, "externalToken", token))
 
 
 # capture_response=False: the response carries a live token, which must not end up in traces.
-@app.get("/kustomer/login")
-@app.get("/")
+@app.route("/kustomer/login", method=SIGN_IN_METHODS)
+@app.route("/", method=SIGN_IN_METHODS)
 @tracer.capture_method(capture_response=False)
 def login() -> Response[str]:
     return sign_in(settings.brands[DEFAULT_BRAND])
 
 
-@app.get("/kustomer/brands/<brand>/login")
+@app.route("/kustomer/brands/<brand>/login", method=SIGN_IN_METHODS)
 @tracer.capture_method(capture_response=False)
 def brand_login(brand: str) -> Response[str]:
     selected = settings.brands.get(brand)

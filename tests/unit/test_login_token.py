@@ -13,14 +13,25 @@ import jwt
 import pytest
 
 from sso_bridge.errors import BadRequest, BridgeError, InputTooLarge, InvalidLoginToken, LoginRequired, WrongAudience
-from sso_bridge.login_token import verify_login_token
+from sso_bridge.login_token import TokenKind, verify_login_token
 from tests.helpers import LOGIN_TOKEN_KEY, make_login_token
 
-MAX_TTL = 30 * 86400
+MAX_TTL = 300
+LINK_MAX_TTL = 7 * 86400
+DAY = 86400
+LINK_JTI = "0123456789abcdef0123456789abcdef"
 
 
 def verify(token: str | None, audience: str = "clickfunnels") -> Any:
-    return verify_login_token(token, keys=[LOGIN_TOKEN_KEY], audience=audience, max_ttl=MAX_TTL, leeway=30)
+    return verify_login_token(
+        token, keys=[LOGIN_TOKEN_KEY], audience=audience, max_ttl=MAX_TTL, link_max_ttl=LINK_MAX_TTL, leeway=30
+    )
+
+
+def make_link(**claims: Any) -> str:
+    """A link token as `make link` mints it: one audience, a jti, use "link", days to live."""
+    defaults: dict[str, Any] = {"lifetime": 3 * DAY, "jti": LINK_JTI, "use": "link"}
+    return make_login_token(**{**defaults, **claims})
 
 
 def b64(data: bytes) -> str:
@@ -98,6 +109,19 @@ HOSTILE: list[tuple[str, Any, type[BridgeError], int]] = [
     ("issued in the future", lambda: make_login_token(issued=int(time.time()) + 3600), InvalidLoginToken, 401),
     ("not yet valid", lambda: make_login_token(nbf=int(time.time()) + 3600), InvalidLoginToken, 401),
     ("lifetime over the cap", lambda: make_login_token(lifetime=MAX_TTL + 1), InvalidLoginToken, 401),
+    ("interactive token lasting a day", lambda: make_login_token(lifetime=DAY), InvalidLoginToken, 401),
+    ("link over the link cap", lambda: make_link(lifetime=LINK_MAX_TTL + 1), InvalidLoginToken, 401),
+    ("link for two vendors", lambda: make_link(aud=["clickfunnels", "kustomer"]), InvalidLoginToken, 401),
+    ("link without jti", lambda: make_link(drop=("jti",)), InvalidLoginToken, 401),
+    ("link with a short jti", lambda: make_link(jti="abc"), InvalidLoginToken, 401),
+    ("link with a jti of odd characters", lambda: make_link(jti="a" * 20 + "/../x"), InvalidLoginToken, 401),
+    ("link with a numeric jti", lambda: make_link(jti=12345678901234567890), InvalidLoginToken, 401),
+    ("unknown use", lambda: make_login_token(use="admin"), InvalidLoginToken, 401),
+    ("use as a list", lambda: make_login_token(use=["link"]), InvalidLoginToken, 401),
+    ("campaign with a newline", lambda: make_link(campaign="spring\nsale"), BadRequest, 400),
+    ("campaign with non-ASCII", lambda: make_link(campaign="sal\u00e9"), BadRequest, 400),
+    ("campaign too long", lambda: make_link(campaign="c" * 65), BadRequest, 400),
+    ("campaign as a number", lambda: make_link(campaign=7), InvalidLoginToken, 401),
     ("exp as text", lambda: hand_made({"alg": "HS256"}, valid_payload(exp="tomorrow")), BadRequest, 400),
     ("iat as bool", lambda: hand_made({"alg": "HS256"}, valid_payload(iat=True)), InvalidLoginToken, 401),
     ("email as list", lambda: make_login_token(email=["a@example.com"]), InvalidLoginToken, 401),
@@ -130,3 +154,29 @@ def test_hostile_tokens_are_refused(make: Any, error: type[BridgeError], status:
         verify(make())
     assert caught.value.status == status
     assert not isinstance(caught.value, LoginRequired)
+
+
+def test_a_token_without_use_is_interactive() -> None:
+    identity = verify(make_login_token(lifetime=MAX_TTL))
+    assert identity.kind is TokenKind.INTERACTIVE
+    assert not identity.is_link
+
+
+def test_a_link_lives_days_and_says_so() -> None:
+    # Given a link minted for an email campaign, valid for a week
+    token = make_link(lifetime=LINK_MAX_TTL, campaign="spring-sale 2027", name="Jane Doe")
+
+    # Then the bridge accepts it as a link, with its jti and campaign
+    identity = verify(token)
+    assert identity.kind is TokenKind.LINK
+    assert (identity.jti, identity.campaign, identity.name) == (LINK_JTI, "spring-sale 2027", "Jane Doe")
+
+
+def test_a_link_audience_may_be_a_list_of_one() -> None:
+    assert verify(make_link(aud=["clickfunnels"])).is_link
+
+
+def test_an_expired_link_asks_to_sign_in() -> None:
+    with pytest.raises(LoginRequired) as caught:
+        verify(make_link(issued=int(time.time()) - 8 * DAY, lifetime=LINK_MAX_TTL))
+    assert caught.value.reason == "login_token_expired"

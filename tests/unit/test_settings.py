@@ -7,12 +7,19 @@ import pytest
 from sso_bridge.errors import ConfigurationError
 from sso_bridge.settings import CommonSettings, env_hostnames, env_url
 
-GOOD = {"LOGIN_TOKEN_SECRET_ID": "sso/login", "PLATFORM_LOGIN_URL": "https://app.example.com/login"}
+GOOD = {
+    "LOGIN_TOKEN_SECRET_ID": "sso/login",
+    "PLATFORM_LOGIN_URL": "https://app.example.com/login",
+    "SPENT_LINKS_TABLE_NAME": "spent",
+    "LINK_REVOCATIONS_TABLE_NAME": "revoked",
+}
 
 
 def test_defaults_are_documented_values() -> None:
-    settings = CommonSettings.from_env(GOOD)
-    assert settings.login_token_max_ttl == 30 * 86400
+    settings = CommonSettings.from_env(GOOD, portal_name="the help center")
+    assert settings.login_token_max_ttl == 300
+    assert settings.link_token_max_ttl == 7 * 86400
+    assert settings.portal_name == "the help center"
     assert settings.login_token_leeway == 30
     assert settings.referrer_policy == "no-referrer"
     assert settings.secrets_max_age == 300
@@ -28,6 +35,12 @@ def test_defaults_are_documented_values() -> None:
         ("PLATFORM_LOGIN_URL", "https://user@app.example.com/", "PLATFORM_LOGIN_URL must be an absolute https"),
         ("LOGIN_TOKEN_MAX_TTL", "forever", "LOGIN_TOKEN_MAX_TTL must be a whole number"),
         ("LOGIN_TOKEN_MAX_TTL", "10", "LOGIN_TOKEN_MAX_TTL must be between"),
+        ("LOGIN_TOKEN_MAX_TTL", "86400", "LOGIN_TOKEN_MAX_TTL must be between 30 and 3600"),
+        ("LINK_TOKEN_MAX_TTL", "2592001", "LINK_TOKEN_MAX_TTL must be between 300 and 2592000"),
+        ("SPENT_LINKS_TABLE_NAME", "", "SPENT_LINKS_TABLE_NAME is required"),
+        ("LINK_REVOCATIONS_TABLE_NAME", " ", "LINK_REVOCATIONS_TABLE_NAME is required"),
+        ("PORTAL_NAME", "Help\ncenter", "PORTAL_NAME must be one line"),
+        ("PORTAL_NAME", "x" * 81, "PORTAL_NAME must be one line of at most 80"),
         ("LOGIN_TOKEN_LEEWAY", "3600", "LOGIN_TOKEN_LEEWAY must be between"),
         ("REFERRER_POLICY", "unsafe-url", "REFERRER_POLICY must be one of"),
     ],

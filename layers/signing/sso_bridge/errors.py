@@ -17,6 +17,7 @@ __all__ = [
     "InvalidLoginToken",
     "LoginRequired",
     "MalformedLoginToken",
+    "NotFound",
     "RedirectNotAllowed",
     "WrongAudience",
 ]
@@ -89,6 +90,13 @@ class RedirectNotAllowed(BridgeError):
     code = reason = "redirect_not_allowed"
     title = "This destination is not allowed"
     message = "The page this link points to is not on the list of allowed destinations."
+
+
+class NotFound(BridgeError):
+    status = 404
+    code = reason = "not_found"
+    title = "Page not found"
+    message = "There is nothing at this address."
 
 
 class DependencyUnavailable(BridgeError):

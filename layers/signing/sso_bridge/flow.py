@@ -1,11 +1,17 @@
-"""The part every vendor flow shares: who is the user, and what a refusal looks like.
+"""The part every vendor flow shares: who is the user, what an email link needs, what a refusal looks like.
 
 Refusals are raised as ``BridgeError`` anywhere in a route and turned into a response here, once, so every
 flow logs them the same way (one line, reason and outcome, never the token) and counts them per reason.
+
+Email links are handled here too, so no vendor can forget a step. A safe method (GET, HEAD) never spends a
+link and never mints a vendor token for one: mail scanners fetch every link before the reader does. GET and
+HEAD answer a confirmation page; only its POST spends the link, once, and then the flow mints as usual. A
+HEAD with an interactive token gets the same page's status and no token either.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -14,84 +20,180 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
-from .errors import BridgeError, LoginRequired
+from .errors import BridgeError, LoginRequired, NotFound
+from .link_store import LinkSpend, LinkState, LinkStore
 from .login_token import MAX_TOKEN_LENGTH, LoginIdentity, verify_login_token
 from .request import Query, login_redirect_url, request_url
-from .responses import error_response, page_response, redirect_response, wants_json
+from .responses import confirmation_page, error_response, page_response, redirect_response, wants_json
 from .secrets import get_previous_signing_key, get_signing_key
 from .settings import CommonSettings
 
-__all__ = ["count", "identify", "install_error_handlers"]
+__all__ = ["SIGN_IN_METHODS", "ConfirmationRequired", "SignIn", "count"]
+
+# Every sign-in route answers these: GET and HEAD for people and scanners, POST for a link's button.
+SIGN_IN_METHODS = ["GET", "HEAD", "POST"]
+_NO_CAMPAIGN = "-"
+_REFUSED_LINK = {LinkState.SPENT: "link_spent", LinkState.REVOKED: "link_revoked"}
 
 
-def _login_token_keys(settings: CommonSettings) -> Iterator[str]:
-    """The current key, then, only if a signature fails with it, the previous one (rotation overlap)."""
-    yield get_signing_key(settings.login_token_secret_id, max_age=settings.secrets_max_age)
-    previous = get_previous_signing_key(settings.login_token_secret_id, max_age=settings.secrets_max_age)
-    if previous is not None:
-        yield previous
+class ConfirmationRequired(Exception):
+    """A link opened with a safe method: show who it signs in and ask for the button."""
+
+    def __init__(self, user: LoginIdentity) -> None:
+        super().__init__("confirmation required")
+        self.user = user
 
 
-def identify(query: Query, settings: CommonSettings, *, audience: str) -> LoginIdentity:
-    """The user the login token vouches for; ``LoginRequired`` before any fetch when there is none."""
-    token = query.get("login_token", max_length=MAX_TOKEN_LENGTH)
-    if token is None:
-        raise LoginRequired("login_token_missing")
-    return verify_login_token(
-        token,
-        keys=_login_token_keys(settings),
-        audience=audience,
-        max_ttl=settings.login_token_max_ttl,
-        leeway=settings.login_token_leeway,
-    )
-
-
-def count(metrics: Metrics, name: str, reason: str) -> None:
-    """One metric with a ``reason`` dimension, flushed at once so reasons do not share a blob."""
+def count(metrics: Metrics, name: str, **dimensions: str) -> None:
+    """One metric with its own dimensions, flushed at once so they do not share a blob with others."""
     provider = metrics.provider
     with single_metric(name=name, unit=MetricUnit.Count, value=1, namespace=provider.namespace) as metric:
         if provider.service:
             metric.add_dimension(name="service", value=str(provider.service))
-        metric.add_dimension(name="reason", value=reason)
+        for dimension, value in dimensions.items():
+            metric.add_dimension(name=dimension, value=value)
 
 
-def install_error_handlers(
-    app: APIGatewayHttpResolver,
-    *,
-    settings: CommonSettings,
-    logger: Logger,
-    metrics: Metrics,
-) -> None:
-    """Map the domain errors to responses for ``app``; call once, next to the routes."""
+class SignIn:
+    """One vendor flow's sign-in: the user behind the login token, links spent once, refusals answered once."""
 
-    def request_id() -> str:
-        return app.current_event.request_context.request_id
+    def __init__(
+        self,
+        app: APIGatewayHttpResolver,
+        *,
+        settings: CommonSettings,
+        audience: str,
+        logger: Logger,
+        metrics: Metrics,
+        links: LinkStore | None = None,
+    ) -> None:
+        self.app = app
+        self.settings = settings
+        self.audience = audience
+        self.logger = logger
+        self.metrics = metrics
+        # No AWS call here: the store makes its client on the first link it sees.
+        self.links = links or LinkStore(settings.spent_links_table, settings.link_revocations_table)
+        self._install_handlers()
 
-    def _login_required(exc: LoginRequired) -> Response[Any]:
-        logger.info("login required", extra={"outcome": "login_redirect", "reason": exc.reason})
-        count(metrics, "LoginRedirect", exc.reason)
-        location = login_redirect_url(settings.platform_login_url, request_url(app.current_event))
-        return redirect_response(location)
+    @property
+    def method(self) -> str:
+        return self.app.current_event.request_context.http.method.upper()
 
-    def _refused(exc: BridgeError) -> Response[Any]:
-        log = logger.error if exc.status >= 500 else logger.warning
-        log("request refused", extra={"outcome": "refused", "reason": exc.reason, "detail": exc.detail})
-        count(metrics, "Refused", exc.reason)
-        as_json = wants_json(app.current_event.headers.get("accept"))
-        return error_response(exc, request_id=request_id(), as_json=as_json)
+    def identify(self, query: Query) -> LoginIdentity:
+        """The user the login token vouches for, once they may be signed in; ``LoginRequired`` before any fetch
+        when there is no token, ``ConfirmationRequired`` for a link opened with GET or HEAD."""
+        token = query.get("login_token", max_length=MAX_TOKEN_LENGTH)
+        if token is None:
+            raise LoginRequired("login_token_missing")
+        user = verify_login_token(
+            token,
+            keys=self._login_token_keys(),
+            audience=self.audience,
+            max_ttl=self.settings.login_token_max_ttl,
+            link_max_ttl=self.settings.link_token_max_ttl,
+            leeway=self.settings.login_token_leeway,
+        )
+        method = self.method
+        if user.is_link:
+            if method != "POST":
+                self._refuse_if_used(self.links.state(jti=str(user.jti), email=user.email, issued_at=user.issued_at))
+                raise ConfirmationRequired(user)
+            self._spend(user)
+        elif method == "HEAD":
+            raise ConfirmationRequired(user)
+        return user
 
-    def _not_found(exc: NotFoundError) -> Response[Any]:
-        logger.info("no such route", extra={"outcome": "not_found", "path": app.current_event.raw_path[:200]})
-        return page_response(404, "Page not found", "There is nothing at this address.", request_id=request_id())
+    def redirect(self, location: str) -> Response[str]:
+        """The redirect that carries a vendor token; 303 after the link's POST, so the browser follows with GET."""
+        status = 303 if self.method == "POST" else 302
+        return redirect_response(location, referrer_policy=self.settings.referrer_policy, status=status)
 
-    def _unexpected(exc: Exception) -> Response[Any]:
-        # A bug, not bad input: keep the trace in the logs and show the user a reference only.
-        logger.exception("unexpected error", extra={"outcome": "error"})
-        count(metrics, "Refused", "internal_error")
-        return page_response(500, "Something went wrong", "Please try again in a minute.", request_id=request_id())
+    def issued(self, user: LoginIdentity, **fields: str | None) -> None:
+        """Log and count a vendor token; ``fields`` are the vendor's own (its jti, the brand)."""
+        self.metrics.add_metric(name="TokenIssued", unit=MetricUnit.Count, value=1)
+        extra = {"outcome": "issued", "kind": str(user.kind), "login_jti": user.jti, "vendor": self.audience}
+        self.logger.info("token issued", extra={**extra, **fields})
 
-    # Registered by call, not decorator: Powertools' decorators are untyped.
-    app.exception_handler(LoginRequired)(_login_required)
-    app.exception_handler(BridgeError)(_refused)
-    app.not_found(_not_found)
-    app.exception_handler(Exception)(_unexpected)
+    def _login_token_keys(self) -> Iterator[str]:
+        """The current key, then, only if a signature fails with it, the previous one (rotation overlap)."""
+        settings = self.settings
+        yield get_signing_key(settings.login_token_secret_id, max_age=settings.secrets_max_age)
+        previous = get_previous_signing_key(settings.login_token_secret_id, max_age=settings.secrets_max_age)
+        if previous is not None:
+            yield previous
+
+    def _refuse_if_used(self, state: LinkState) -> None:
+        # Spent, or withdrawn: the normal sign-in round trip, so the owner still gets in and a forwardee does not.
+        if state is not LinkState.USABLE:
+            raise LoginRequired(_REFUSED_LINK[state])
+
+    def _spend(self, user: LoginIdentity) -> None:
+        event = self.app.current_event
+        http = event.request_context.http
+        spend = LinkSpend(
+            jti=str(user.jti),
+            vendor=self.audience,
+            email=user.email,
+            campaign=user.campaign,
+            issued_at=user.issued_at,
+            expires_at=user.expires_at,
+            spent_at=int(time.time()),
+            request_id=event.request_context.request_id,
+            source_ip=http.get("sourceIp") or "",
+            user_agent=http.get("userAgent") or event.headers.get("user-agent") or "",
+        )
+        self._refuse_if_used(self.links.spend(spend))
+        campaign = user.campaign or _NO_CAMPAIGN
+        self.logger.info("link spent", extra={"outcome": "link_spent", "link_jti": user.jti, "campaign": campaign})
+        count(self.metrics, "LinkSpent", campaign=campaign)
+
+    def _install_handlers(self) -> None:
+        """Map the domain errors to responses for the app; the routes only raise."""
+        app, logger, metrics = self.app, self.logger, self.metrics
+
+        def request_id() -> str:
+            return app.current_event.request_context.request_id
+
+        def as_json() -> bool:
+            return wants_json(app.current_event.headers.get("accept"))
+
+        def _login_required(exc: LoginRequired) -> Response[Any]:
+            logger.info("login required", extra={"outcome": "login_redirect", "reason": exc.reason})
+            count(metrics, "LoginRedirect", reason=exc.reason)
+            location = login_redirect_url(self.settings.platform_login_url, request_url(app.current_event))
+            return redirect_response(location, status=303 if self.method == "POST" else 302)
+
+        def _confirmation_required(exc: ConfirmationRequired) -> Response[Any]:
+            user = exc.user
+            campaign = user.campaign or _NO_CAMPAIGN
+            logger.info("link opened", extra={"outcome": "link_confirm", "link_jti": user.jti, "campaign": campaign})
+            if user.is_link:
+                count(metrics, "LinkOpened", campaign=campaign)
+            page = confirmation_page(portal_name=self.settings.portal_name, email=user.email, request_id=request_id())
+            if self.method == "HEAD":
+                page.body = ""
+            return page
+
+        def _refused(exc: BridgeError) -> Response[Any]:
+            log = logger.error if exc.status >= 500 else logger.warning
+            log("request refused", extra={"outcome": "refused", "reason": exc.reason, "detail": exc.detail})
+            count(metrics, "Refused", reason=exc.reason)
+            return error_response(exc, request_id=request_id(), as_json=as_json())
+
+        def _not_found(exc: NotFoundError) -> Response[Any]:
+            logger.info("no such route", extra={"outcome": "not_found", "path": app.current_event.raw_path[:200]})
+            return error_response(NotFound(), request_id=request_id(), as_json=as_json())
+
+        def _unexpected(exc: Exception) -> Response[Any]:
+            # A bug, not bad input: keep the trace in the logs and show the user a reference only.
+            logger.exception("unexpected error", extra={"outcome": "error"})
+            count(metrics, "Refused", reason="internal_error")
+            return page_response(500, "Something went wrong", "Please try again in a minute.", request_id=request_id())
+
+        # Registered by call, not decorator: Powertools' decorators are untyped.
+        app.exception_handler(LoginRequired)(_login_required)
+        app.exception_handler(ConfirmationRequired)(_confirmation_required)
+        app.exception_handler(BridgeError)(_refused)
+        app.not_found(_not_found)
+        app.exception_handler(Exception)(_unexpected)

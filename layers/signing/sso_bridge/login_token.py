@@ -1,11 +1,21 @@
-"""Verify the platform's login token: who the user is, for which vendor, until when.
+"""Verify the platform's login token: who the user is, for which vendor, until when, and how it may be used.
 
 The one distinction users feel: a missing or expired token sends them to sign in again
 (``LoginRequired``); anything forged, tampered or malformed is refused outright, never passed on.
+
+Two kinds of token, told apart by the ``use`` claim:
+
+- *interactive* (no ``use``): the platform hands it straight to the browser in its sign-in round trip, so it
+  lives minutes (``LOGIN_TOKEN_MAX_TTL``) and may name several vendors;
+- *link* (``use: "link"``): sits in an email for days (``LINK_TOKEN_MAX_TTL``), so it names exactly one vendor
+  and carries a ``jti`` that the bridge records when the link is spent: it signs someone in once.
+
+A token of one kind with the other kind's lifetime is refused like any other bad token.
 """
 
 from __future__ import annotations
 
+import enum
 import re
 import time
 from collections.abc import Iterable
@@ -17,10 +27,16 @@ import jwt
 from .errors import InputTooLarge, InvalidLoginToken, LoginRequired, MalformedLoginToken, WrongAudience
 
 __all__ = [
+    "LINK_USE",
+    "MAX_CAMPAIGN_LENGTH",
     "MAX_EMAIL_LENGTH",
     "MAX_NAME_LENGTH",
     "MAX_TOKEN_LENGTH",
     "LoginIdentity",
+    "TokenKind",
+    "check_campaign",
+    "check_email",
+    "check_name",
     "verify_login_token",
 ]
 
@@ -28,10 +44,21 @@ MAX_TOKEN_LENGTH = 4096
 MAX_EMAIL_LENGTH = 254
 MAX_NAME_LENGTH = 200
 MAX_JTI_LENGTH = 128
+MAX_CAMPAIGN_LENGTH = 64
+LINK_USE = "link"
 _REQUIRED = ["email", "aud", "iat", "exp"]
 # One @, no spaces, quotes, angle brackets or control characters; a dot in the domain.
 _EMAIL = re.compile(r"^[^\s@\"<>()\[\]\\,;:]+@[a-z0-9-]+(\.[a-z0-9-]+)+$", re.IGNORECASE)
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# A link's jti is a DynamoDB key and a log field: plain characters, long enough to be unguessable.
+_LINK_JTI = re.compile(r"^[A-Za-z0-9_-]{16,128}$", re.ASCII)
+# A campaign becomes a CloudWatch dimension value: printable ASCII, starting with a letter or digit.
+_CAMPAIGN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._:/+-]{0,63}$", re.ASCII)
+
+
+class TokenKind(enum.StrEnum):
+    INTERACTIVE = "interactive"
+    LINK = "link"
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +69,12 @@ class LoginIdentity:
     redirect_to: str | None
     issued_at: int
     expires_at: int
+    kind: TokenKind = TokenKind.INTERACTIVE
+    campaign: str | None = None
+
+    @property
+    def is_link(self) -> bool:
+        return self.kind is TokenKind.LINK
 
 
 def _optional_text(claims: dict[str, object], claim: str, limit: int) -> str | None:
@@ -57,6 +90,35 @@ def _optional_text(claims: dict[str, object], claim: str, limit: int) -> str | N
     return value.strip() or None
 
 
+def check_email(value: object) -> str:
+    """``value`` when the bridge accepts it as an email; minting tools check rows with the same rule."""
+    if not isinstance(value, str):
+        raise InvalidLoginToken("email_type")
+    if len(value) > MAX_EMAIL_LENGTH:
+        raise MalformedLoginToken("email_too_long")
+    if not _EMAIL.fullmatch(value):
+        raise MalformedLoginToken("email_invalid")
+    return value
+
+
+def check_name(value: object) -> str | None:
+    """A display name the bridge accepts (``None`` for none); the same rule for minting tools."""
+    return _optional_text({"name": value}, "name", MAX_NAME_LENGTH)
+
+
+def check_campaign(value: object) -> str | None:
+    """A campaign label the bridge accepts; it ends up as a metric dimension, so it stays plain."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise InvalidLoginToken("claim_type", detail="campaign")
+    if len(value) > MAX_CAMPAIGN_LENGTH:
+        raise MalformedLoginToken("claim_too_long", detail="campaign")
+    if not _CAMPAIGN.fullmatch(value) or value != value.strip():
+        raise MalformedLoginToken("claim_characters", detail="campaign")
+    return value
+
+
 def _numeric_date(value: object) -> int:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise InvalidLoginToken("login_token_times")
@@ -69,12 +131,14 @@ def verify_login_token(
     keys: Iterable[str],
     audience: str,
     max_ttl: int,
+    link_max_ttl: int,
     leeway: int,
 ) -> LoginIdentity:
     """Decode ``token`` with HS256 only and return the identity it vouches for.
 
     ``keys`` are tried in order until one verifies the signature (the current key, then during a rotation
     the previous one); it may be lazy, so a later key is fetched only when an earlier one fails.
+    ``max_ttl`` caps an interactive token's lifetime, ``link_max_ttl`` a link's.
     """
     if not token:
         raise LoginRequired("login_token_missing")
@@ -116,21 +180,43 @@ def verify_login_token(
     issued_at, expires_at = _numeric_date(claims["iat"]), _numeric_date(claims["exp"])
     if issued_at > time.time() + leeway:
         raise InvalidLoginToken("login_token_future")
-    if expires_at - issued_at > max_ttl:
-        raise InvalidLoginToken("login_token_lifetime", detail=f"{expires_at - issued_at}s")
+    kind = _kind(claims)
+    cap = link_max_ttl if kind is TokenKind.LINK else max_ttl
+    if expires_at - issued_at > cap:
+        raise InvalidLoginToken("login_token_lifetime", detail=f"{kind} {expires_at - issued_at}s")
 
-    email = claims["email"]
-    if not isinstance(email, str):
-        raise InvalidLoginToken("email_type")
-    if len(email) > MAX_EMAIL_LENGTH:
-        raise MalformedLoginToken("email_too_long")
-    if not _EMAIL.fullmatch(email):
-        raise MalformedLoginToken("email_invalid")
+    email = check_email(claims["email"])
+    jti = _optional_text(claims, "jti", MAX_JTI_LENGTH)
+    if kind is TokenKind.LINK:
+        _check_link(claims, jti)
     return LoginIdentity(
         email=email,
-        name=_optional_text(claims, "name", MAX_NAME_LENGTH),
-        jti=_optional_text(claims, "jti", MAX_JTI_LENGTH),
+        name=check_name(claims.get("name")),
+        jti=jti,
         redirect_to=_optional_text(claims, "redirect_to", 2048),
         issued_at=issued_at,
         expires_at=expires_at,
+        kind=kind,
+        campaign=check_campaign(claims.get("campaign")),
     )
+
+
+def _kind(claims: dict[str, Any]) -> TokenKind:
+    use = claims.get("use")
+    if use is None:
+        return TokenKind.INTERACTIVE
+    if use == LINK_USE:
+        return TokenKind.LINK
+    # Another value is a contract we do not know: guessing a kind could give a link an interactive's rights.
+    raise InvalidLoginToken("login_token_use", detail=str(use)[:20])
+
+
+def _check_link(claims: dict[str, Any], jti: str | None) -> None:
+    """A link signs one person into one vendor once: one audience, and a jti to record it by."""
+    audience = claims["aud"]
+    if isinstance(audience, list) and len(audience) != 1:
+        raise InvalidLoginToken("link_audience", detail=f"{len(audience)} audiences")
+    if jti is None:
+        raise InvalidLoginToken("link_jti_missing")
+    if not _LINK_JTI.fullmatch(jti):
+        raise InvalidLoginToken("link_jti_invalid")

@@ -14,8 +14,13 @@ from urllib.parse import urlsplit
 from .errors import ConfigurationError
 
 __all__ = [
+    "INTERACTIVE_TTL_DEFAULT",
+    "INTERACTIVE_TTL_MAX",
+    "LINK_TTL_DEFAULT",
+    "LINK_TTL_MAX",
     "REFERRER_POLICIES",
     "CommonSettings",
+    "env_display_name",
     "env_hostname",
     "env_hostnames",
     "env_int",
@@ -88,6 +93,14 @@ def env_url(env: Mapping[str, str], name: str, default: str | None = None) -> st
     return raw
 
 
+def env_display_name(env: Mapping[str, str], name: str, default: str) -> str:
+    """Text shown to users on our pages: one short line of printable characters."""
+    value = env_str(env, name, default)
+    if len(value) > 80 or not value.isprintable():
+        raise ConfigurationError(f"{name} must be one line of at most 80 printable characters, got {value!r}")
+    return value
+
+
 def env_referrer_policy(env: Mapping[str, str], name: str) -> str:
     policy = env_str(env, name, "no-referrer").lower()
     if policy not in REFERRER_POLICIES:
@@ -95,26 +108,42 @@ def env_referrer_policy(env: Mapping[str, str], name: str) -> str:
     return policy
 
 
+# Interactive tokens go straight from the platform to the browser: minutes. Links wait in inboxes: days.
+INTERACTIVE_TTL_DEFAULT, INTERACTIVE_TTL_MAX = 300, 3600
+LINK_TTL_DEFAULT, LINK_TTL_MAX = 7 * 86400, 30 * 86400
+
+
 @dataclass(frozen=True, slots=True)
 class CommonSettings:
-    """What every flow needs: who the user is, where to send them to sign in, how redirects behave."""
+    """What every flow needs: who the user is, where to send them to sign in, how redirects and links behave."""
 
     login_token_secret_id: str
     login_token_max_ttl: int
+    link_token_max_ttl: int
     login_token_leeway: int
     platform_login_url: str
     secrets_max_age: int
     referrer_policy: str
     nbf_backdate: int
+    spent_links_table: str
+    link_revocations_table: str
+    portal_name: str
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str]) -> CommonSettings:
+    def from_env(cls, env: Mapping[str, str], *, portal_name: str = "the portal") -> CommonSettings:
+        """``portal_name`` is the flow's default for ``PORTAL_NAME`` (shown on the email-link page)."""
         return cls(
             login_token_secret_id=env_str(env, "LOGIN_TOKEN_SECRET_ID"),
-            login_token_max_ttl=env_int(env, "LOGIN_TOKEN_MAX_TTL", 30 * 86400, minimum=60, maximum=366 * 86400),
+            login_token_max_ttl=env_int(
+                env, "LOGIN_TOKEN_MAX_TTL", INTERACTIVE_TTL_DEFAULT, minimum=30, maximum=INTERACTIVE_TTL_MAX
+            ),
+            link_token_max_ttl=env_int(env, "LINK_TOKEN_MAX_TTL", LINK_TTL_DEFAULT, minimum=300, maximum=LINK_TTL_MAX),
             login_token_leeway=env_int(env, "LOGIN_TOKEN_LEEWAY", 30, minimum=0, maximum=300),
             platform_login_url=env_url(env, "PLATFORM_LOGIN_URL"),
             secrets_max_age=env_int(env, "SECRETS_MAX_AGE", 300, minimum=0, maximum=86400),
             referrer_policy=env_referrer_policy(env, "REFERRER_POLICY"),
             nbf_backdate=env_int(env, "NBF_BACKDATE_SECONDS", 30, minimum=0, maximum=300),
+            spent_links_table=env_str(env, "SPENT_LINKS_TABLE_NAME"),
+            link_revocations_table=env_str(env, "LINK_REVOCATIONS_TABLE_NAME"),
+            portal_name=env_display_name(env, "PORTAL_NAME", portal_name),
         )
