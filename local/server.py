@@ -2,15 +2,19 @@
 
 Kept free of API Gateway knowledge, so the gateway, the function URLs and the demo platform are ordinary
 functions from ``Request`` to ``Reply``. The access log leaves out query strings: they carry tokens.
+With ``tls`` it speaks HTTPS, for the vendor stand-ins a browser reaches under the vendors' real host names.
 """
 
 from __future__ import annotations
 
+import socket
+import ssl
 import sys
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 from urllib.parse import urlsplit
 
 __all__ = ["MAX_BODY_BYTES", "App", "Reply", "Request", "Server", "serve"]
@@ -57,6 +61,7 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     app: App
     server_port: int
+    access_log: bool
 
     def _handle(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
@@ -88,6 +93,8 @@ class _Handler(BaseHTTPRequestHandler):
     do_GET = do_POST = do_HEAD = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = _handle
 
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        if not self.access_log:  # the app logs its own requests (the local stack's console)
+            return
         # Path only: the query holds login and vendor tokens, which must never reach a log.
         path = urlsplit(self.path).path[:200]
         sys.stderr.write(f"{self.address_string()} {self.command} {path} {code}\n")
@@ -96,13 +103,33 @@ class _Handler(BaseHTTPRequestHandler):
         sys.stderr.write(f"{self.address_string()} {format % args}\n")
 
 
-class Server:
-    """A threaded HTTP server on its own thread; ``stop()`` shuts it down."""
+class _HTTPServer(ThreadingHTTPServer):
+    def handle_error(self, request: socket.socket | tuple[bytes, socket.socket], client_address: Any) -> None:
+        # A client that gives up on the handshake (an untrusted self-signed certificate) is routine: one line.
+        error = sys.exc_info()[1]
+        if isinstance(error, ssl.SSLError):
+            sys.stderr.write(f"{client_address[0]} TLS handshake failed: {error.reason or error}\n")
+            return
+        super().handle_error(request, client_address)
 
-    def __init__(self, host: str, port: int, app: App) -> None:
-        handler = type("Handler", (_Handler,), {"app": staticmethod(app), "server_port": port})
-        self._httpd = ThreadingHTTPServer((host, port), handler)
+
+class Server:
+    """A threaded HTTP server on its own thread; ``stop()`` shuts it down. With ``tls``, HTTPS.
+
+    ``access_log=False`` leaves the one line per request to the app (the local stack prints its own).
+    """
+
+    def __init__(
+        self, host: str, port: int, app: App, tls: ssl.SSLContext | None = None, *, access_log: bool = True
+    ) -> None:
+        attributes = {"app": staticmethod(app), "server_port": port, "access_log": access_log}
+        handler = type("Handler", (_Handler,), attributes)
+        self._httpd = _HTTPServer((host, port), handler)
         self._httpd.daemon_threads = True
+        if tls is not None:
+            # The handshake waits for the connection's own thread (its first read), so one slow or stalled
+            # client cannot hold up accept() for everyone else.
+            self._httpd.socket = tls.wrap_socket(self._httpd.socket, server_side=True, do_handshake_on_connect=False)
         self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
 
     @property
@@ -118,7 +145,7 @@ class Server:
         self._thread.join(timeout=5)
 
 
-def serve(host: str, port: int, app: App) -> Server:
-    server = Server(host, port, app)
+def serve(host: str, port: int, app: App, *, tls: ssl.SSLContext | None = None, access_log: bool = True) -> Server:
+    server = Server(host, port, app, tls, access_log=access_log)
     server.start()
     return server
