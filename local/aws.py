@@ -1,7 +1,8 @@
 """Emulated AWS for the local stack: moto in server mode, seeded with the template's secrets and tables.
 
 Which secrets and tables exist is read from template.yaml (the functions' ``*_SECRET_ID`` variables and every
-``AWS::DynamoDB::Table``), so a vendor added there is served locally with no change here.
+``AWS::DynamoDB::Table``), so a vendor added there is served locally with no change here. Secrets an operator
+creates by hand in AWS (a Kustomer brand's) are planned with ``plan_extra_secret``.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from local.template import functions, table_definition
 __all__ = [
     "LocalSecret",
     "LocalTable",
+    "plan_extra_secret",
     "plan_secrets",
     "plan_tables",
     "point_sdk_at",
@@ -35,8 +37,8 @@ _LOGIN_TOKEN_PREFIX = "LOGIN_TOKEN"
 
 @dataclass(frozen=True)
 class LocalSecret:
-    env_var: str  # the handlers' variable, e.g. CLICKFUNNELS_SECRET_ID
-    logical_id: str
+    env_var: str | None  # the handlers' variable, e.g. CLICKFUNNELS_SECRET_ID; None for an operator's secret
+    logical_id: str | None  # None when the template does not create it
     name: str  # the secret's name in the emulated Secrets Manager
     seed_var: str  # the shell variable that sets its value, e.g. CLICKFUNNELS_JWT_SECRET
     value: str
@@ -90,6 +92,19 @@ def plan_secrets(template: dict[str, Any], environ: Mapping[str, str]) -> list[L
             )
         )
     return planned
+
+
+def plan_extra_secret(name: str, seed_var: str, environ: Mapping[str, str]) -> LocalSecret:
+    """A secret the template does not create (an operator makes it by hand), seeded like the others."""
+    value = environ.get(seed_var, "")
+    return LocalSecret(
+        env_var=None,
+        logical_id=None,
+        name=name,
+        seed_var=seed_var,
+        value=value or secrets.token_urlsafe(48),
+        generated=not value,
+    )
 
 
 def plan_tables(template: dict[str, Any], environ: Mapping[str, str]) -> list[LocalTable]:

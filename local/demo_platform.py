@@ -2,7 +2,11 @@
 
 GET shows a form (email, optional name); POST mints a login token for every vendor audience and sends the
 browser back to ``return_to`` with it. ``return_to`` must be on the local stack itself: the demo must not
-become an open redirect that hands out tokens.
+become an open redirect that hands out tokens. Opened without ``return_to`` (from the index), it signs you
+in all the same and then goes to the index, with no token: there is no link to hand one to.
+
+Tokens live ``TOKEN_TTL`` seconds, well inside the bridge's ``LOGIN_TOKEN_MAX_TTL`` (300 by default), as a
+platform's tokens for an interactive sign-in should.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from local.server import Reply, Request
 __all__ = ["LOGIN_PATH", "DemoPlatform", "local_return_to"]
 
 LOGIN_PATH = "/_platform/login"
-TOKEN_TTL = 600
+TOKEN_TTL = 120
 _LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1"})
 _UNSAFE = re.compile(r"[\x00-\x20\x7f\\\"'<>`]")
 _EMAIL = re.compile(r"^[^\s@]+@[^\s@]+\.[^\s@]+$")
@@ -47,12 +51,24 @@ def _with_token(url: str, token: str) -> str:
 
 
 class DemoPlatform:
-    """The sign-in page at ``LOGIN_PATH``; ``__call__`` answers None for any other path."""
+    """The sign-in page at ``LOGIN_PATH``; ``__call__`` answers None for any other path.
 
-    def __init__(self, *, key: str, audiences: Sequence[str], ports: Collection[int]) -> None:
+    ``home`` is where a sign-in without ``return_to`` ends (the index).
+    """
+
+    def __init__(self, *, key: str, audiences: Sequence[str], ports: Collection[int], home: str) -> None:
         self._key = key
         self._audiences = list(audiences)
         self._ports = frozenset(ports)
+        self._home = home
+
+    def _destination(self, request: Request) -> tuple[str, bool] | None:
+        """Where to go after sign-in and whether a token goes along; None for a ``return_to`` not on the stack."""
+        values = parse_qs(request.query, keep_blank_values=True).get("return_to")
+        if values is None:
+            return self._home, False
+        return_to = local_return_to(values[0], self._ports)
+        return None if return_to is None else (return_to, True)
 
     def __call__(self, request: Request) -> Reply | None:
         if request.path != LOGIN_PATH:
@@ -66,17 +82,19 @@ class DemoPlatform:
         return reply
 
     def _form(self, request: Request, *, error: str = "", email: str = "", name: str = "") -> Reply:
-        raw = parse_qs(request.query).get("return_to", [""])[0]
-        return_to = local_return_to(raw, self._ports)
-        if return_to is None:
+        destination = self._destination(request)
+        if destination is None:
             return self._refuse_return_to()
+        return_to, with_token = destination
+        action = f"{LOGIN_PATH}?return_to={quote(return_to, safe='')}" if with_token else LOGIN_PATH
+        then = f"<code>{escape(return_to)}</code>" if with_token else f'the <a href="{escape(return_to)}">index</a>'
         error_html = f"<p class=error>{escape(error)}</p>" if error else ""
         body = (
             "<h1>Sign in <span class=badge>demo platform</span></h1>"
             "<p class=muted>This page stands in for your platform's sign-in. No password: whoever you type is "
             "who the bridge signs in.</p>"
             f"{error_html}"
-            f'<form method="post" action="{LOGIN_PATH}?return_to={escape(quote(return_to, safe=""))}">'
+            f'<form method="post" action="{escape(action)}">'
             '<label for="email">Email</label>'
             f'<input id="email" name="email" type="email" required autofocus autocomplete="email" '
             f'value="{escape(email)}" placeholder="jane@example.com">'
@@ -84,22 +102,24 @@ class DemoPlatform:
             f'<input id="name" name="name" type="text" autocomplete="name" value="{escape(name)}" '
             'placeholder="Jane Doe">'
             '<button type="submit">Sign in and continue</button></form>'
-            f"<p><small>Then back to <code>{escape(return_to)}</code></small></p>"
+            f"<p><small>Then back to {then}</small></p>"
         )
         return html_reply(400 if error else 200, "Sign in (demo platform)", body)
 
     def _sign_in(self, request: Request) -> Reply:
-        raw = parse_qs(request.query).get("return_to", [""])[0]
-        return_to = local_return_to(raw, self._ports)
-        if return_to is None:
+        destination = self._destination(request)
+        if destination is None:
             return self._refuse_return_to()
+        return_to, with_token = destination
         form = parse_qs(request.body.decode("utf-8", "replace"))
         email = form.get("email", [""])[0].strip()
         name = form.get("name", [""])[0].strip()
         if len(email) > 254 or not _EMAIL.match(email):
             return self._form(request, error="Please enter an email address.", email=email[:254], name=name[:200])
-        token = mint(email, self._audiences, self._key, name=name[:200] or None, ttl=TOKEN_TTL)
-        location = _with_token(return_to, token)
+        location = return_to
+        if with_token:
+            token = mint(email, self._audiences, self._key, name=name[:200] or None, ttl=TOKEN_TTL)
+            location = _with_token(return_to, token)
         return Reply(302, [("Location", location), ("Cache-Control", "no-store"), ("Referrer-Policy", "no-referrer")])
 
     @staticmethod

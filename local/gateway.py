@@ -2,7 +2,9 @@
 
 Handlers see the event shape they meet in AWS (``events/*.json``), with two local facts: the domain is the
 Host header (``localhost:3000``) and ``x-forwarded-proto`` is ``http``, so absolute URLs the handlers build
-point back at the local stack.
+point back at the local stack. With ``vendor_origins``, a redirect to a vendor host that has a local
+stand-in (``https://yourworkspace.myclickfunnels.com/sso?...``) is sent to the stand-in instead
+(``http://localhost:3004/sso?...``), path and query untouched.
 """
 
 from __future__ import annotations
@@ -13,15 +15,25 @@ import json
 import re
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl, unquote
 
+from local.console import note
 from local.server import Reply, Request
 
-__all__ = ["ApiRoute", "Invoke", "RouteTable", "function_url_app", "http_api_app", "to_event", "to_reply"]
+__all__ = [
+    "ApiRoute",
+    "Invoke",
+    "RouteTable",
+    "function_url_app",
+    "http_api_app",
+    "local_location",
+    "to_event",
+    "to_reply",
+]
 
 Invoke = Callable[[dict[str, Any]], Any]
 _TEXT_TYPES = ("text/", "application/json", "application/xml", "application/x-www-form-urlencoded", "+json", "+xml")
@@ -159,6 +171,28 @@ def to_reply(result: Any) -> Reply:
     return Reply(int(result["statusCode"]), headers, body)
 
 
+def local_location(location: str, vendor_origins: Mapping[str, str]) -> str:
+    """``location`` with ``https://<host>`` replaced by the stand-in's origin when ``host`` has one.
+
+    Only an exact ``https://host`` followed by ``/``, ``?``, ``#`` or nothing: a port, userinfo or a longer
+    host name (``host.evil.example``) is left alone, and so is everything after the host.
+    """
+    for host, origin in vendor_origins.items():
+        prefix = f"https://{host}"
+        if location.startswith(prefix) and location[len(prefix) : len(prefix) + 1] in ("", "/", "?", "#"):
+            return origin + location[len(prefix) :]
+    return location
+
+
+def _to_local(reply: Reply, vendor_origins: Mapping[str, str]) -> Reply:
+    if vendor_origins:
+        reply.headers = [
+            (name, local_location(value, vendor_origins) if name.lower() == "location" else value)
+            for name, value in reply.headers
+        ]
+    return reply
+
+
 def _json_reply(status: int, message: str, request_id_header: str) -> Reply:
     body = json.dumps({"message": message}, separators=(",", ":")).encode()
     return Reply(status, [("Content-Type", "application/json"), (request_id_header, str(uuid.uuid4()))], body)
@@ -168,36 +202,53 @@ def _call(invoke: Invoke, event: dict[str, Any], *, failure: Reply) -> Reply:
     try:
         result = invoke(event)
     except Exception:  # a crashed handler is a 5xx, as in AWS; invoke printed the trace
+        note("crashed")
         return failure
     return to_reply(result)
 
 
-def http_api_app(routes: RouteTable, *, fallback: Callable[[Request], Reply | None]) -> Callable[[Request], Reply]:
-    """The HTTP API: template routes first, then local extras (``fallback``), else API Gateway's 404."""
+def http_api_app(
+    routes: RouteTable,
+    *,
+    fallback: Callable[[Request], Reply | None],
+    vendor_origins: Mapping[str, str] | None = None,
+) -> Callable[[Request], Reply]:
+    """The HTTP API: template routes first, then local extras (``fallback``), else API Gateway's 404.
+
+    ``vendor_origins``: vendor host -> local stand-in origin, for the handlers' redirects (see ``local_location``).
+    """
+    origins = dict(vendor_origins or {})
 
     def app(request: Request) -> Reply:
         matched = routes.match(request.method, unquote(request.path))
         if matched is None:
-            return fallback(request) or _json_reply(404, "Not Found", "apigw-requestid")
+            reply = fallback(request)
+            if reply is None:
+                note("no_route")
+                return _json_reply(404, "Not Found", "apigw-requestid")
+            return reply
         route, params = matched
         event = to_event(
             request, route_key=route.key, api_id="local", account_id="123456789012", path_parameters=params
         )
         failure = _json_reply(500, "Internal Server Error", "apigw-requestid")
-        reply = _call(route.invoke, event, failure=failure)
+        reply = _to_local(_call(route.invoke, event, failure=failure), origins)
         reply.headers.append(("apigw-requestid", event["requestContext"]["requestId"]))
         return reply
 
     return app
 
 
-def function_url_app(invoke: Invoke, *, function_id: str) -> Callable[[Request], Reply]:
+def function_url_app(
+    invoke: Invoke, *, function_id: str, vendor_origins: Mapping[str, str] | None = None
+) -> Callable[[Request], Reply]:
     """A function URL: every method and path goes to the one function, route key ``$default``."""
+    origins = dict(vendor_origins or {})
 
     def app(request: Request) -> Reply:
         event = to_event(request, route_key="$default", api_id=function_id, account_id="anonymous")
         failure = Reply(502, [("Content-Type", "application/json")], b'{"Message":"Internal Server Error"}')
-        reply = _call(invoke, event, failure=failure)
+        reply = _to_local(_call(invoke, event, failure=failure), origins)
         reply.headers.append(("x-amzn-RequestId", event["requestContext"]["requestId"]))
         return reply
 

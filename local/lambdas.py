@@ -1,12 +1,14 @@
 """The template's functions, imported in-process and invoked one request at a time, as Lambda runs them.
 
-Each function gets its template environment: literals as written, parameters at their defaults, the emulated
-secrets and tables by name, and anything the shell already sets wins (same variable names as in Lambda).
+Each function gets its template environment: literals as written, parameters at their local defaults
+(``LOCAL_DEFAULTS``) or else the template's, the emulated secrets and tables by name, and anything the shell
+already sets wins (same variable names as in Lambda).
 """
 
 from __future__ import annotations
 
 import importlib
+import json
 import os
 import sys
 import threading
@@ -21,13 +23,34 @@ from typing import Any
 
 from local.template import TEMPLATE, FunctionSpec, resolve
 
-__all__ = ["LOCAL_DEFAULTS", "LocalFunction", "add_layers_to_path", "function_environment", "load_functions"]
+__all__ = [
+    "DEMO_KUSTOMER_BRAND",
+    "LOCAL_DEFAULTS",
+    "LocalFunction",
+    "add_layers_to_path",
+    "function_environment",
+    "load_functions",
+    "shell_wins",
+]
 
 ROOT = TEMPLATE.parent
-# For parameters with no default: placeholders that let the stack start; the shell overrides them.
+# A Kustomer brand to try /kustomer/brands/{brand}/login with; the stack seeds its secret.
+DEMO_KUSTOMER_BRAND = "acme"
+_DEMO_BRANDS = {
+    DEMO_KUSTOMER_BRAND: {
+        "secret_id": f"sso-bridge/kustomer/{DEMO_KUSTOMER_BRAND}",
+        "redirect_hosts": [f"{DEMO_KUSTOMER_BRAND}.kustomer.help"],
+        "portal_url": f"https://{DEMO_KUSTOMER_BRAND}.kustomer.help/login",
+    }
+}
+# Placeholders that let the stack start and every link on its index work; they win over the template's
+# parameter defaults (not over its literals), and the shell overrides them (an empty value included).
 LOCAL_DEFAULTS = {
     "CLICKFUNNELS_WORKSPACE_DOMAIN": "yourworkspace.myclickfunnels.com",
     "KUSTOMER_REDIRECT_HOSTS": "yourcompany.kustomer.help",
+    "KUSTOMER_PORTAL_URL": "https://yourcompany.kustomer.help/login",
+    "KUSTOMER_BRANDS": json.dumps(_DEMO_BRANDS, separators=(",", ":")),
+    "KUSTOMER_BRAND_SECRET_PREFIX": "sso-bridge/kustomer/",
     "HAPPYFOX_ACCOUNT_URL": "https://yourcompany.happyfox.com",
 }
 
@@ -95,16 +118,29 @@ def function_environment(
     resources: Mapping[str, str],
     defaults: Mapping[str, str],
 ) -> dict[str, str]:
-    """``spec``'s variables as Lambda would see them; ``resources`` maps logical ids to local names."""
+    """``spec``'s variables as Lambda would see them; ``resources`` maps logical ids to local names.
+
+    ``defaults`` stand in for parameters and values only a deployment knows (``!Sub``, ``!GetAtt``); the
+    template's literals are kept as written.
+    """
     env: dict[str, str] = {}
     for name, value in spec.environment.items():
         ref = value.get("Ref") if isinstance(value, dict) else None
-        resolved = resources[ref] if isinstance(ref, str) and ref in resources else resolve(value, template)
-        if resolved is None:
-            resolved = defaults.get(name)
+        literal = isinstance(value, str | int | float)
+        if isinstance(ref, str) and ref in resources:
+            resolved: Any = resources[ref]
+        elif name in defaults and not literal:
+            resolved = defaults[name]
+        else:
+            resolved = resolve(value, template)
         if resolved is not None:
             env[name] = _text(resolved)
     return env
+
+
+def shell_wins(env: Mapping[str, str], shell: Mapping[str, str]) -> dict[str, str]:
+    """``env`` as the handler sees it once ``load_functions`` applied it: what the shell sets is kept."""
+    return {name: shell.get(name, value) for name, value in env.items()}
 
 
 def add_layers_to_path(template: dict[str, Any]) -> None:

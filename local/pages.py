@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from html import escape
 
 from local.server import Reply
 
-__all__ = ["Link", "html_reply", "index_page"]
+__all__ = ["Link", "Section", "html_reply", "index_page"]
 
 Link = tuple[str, str]  # (url, description)
 
@@ -53,12 +54,30 @@ def _links(links: Sequence[Link]) -> str:
     return f"<ul>{items}</ul>" if items else "<p class=muted>None.</p>"
 
 
-def index_page(*, routes: Sequence[Link], function_urls: Sequence[Link], extras: Sequence[Link]) -> Reply:
-    body = (
-        "<h1>sso-bridge <span class=badge>local stack</span></h1>"
-        "<p>Open a link below: without a login token you are sent to sign in first, then on to the vendor.</p>"
-        f"<h2>HTTP API routes</h2>{_links(routes)}"
-        f"<h2>Function URLs</h2>{_links(function_urls)}"
-        f"<h2>Local</h2>{_links(extras)}"
-    )
-    return html_reply(200, "sso-bridge local stack", body)
+@dataclass(frozen=True)
+class Section:
+    """A list of links under a heading; ``note`` (plain text) under the heading."""
+
+    title: str
+    links: Sequence[Link]
+    note: str = ""
+
+
+def index_page(sections: Sequence[Section], *, notes: Sequence[str] = ()) -> Reply:
+    """The index: every section's links, then ``notes`` (plain text, for what is not a page, like moto)."""
+    parts = [
+        "<h1>sso-bridge <span class=badge>local stack</span></h1>",
+        "<p>Open a link below: without a login token you are sent to sign in first, then on to the vendor.</p>",
+    ]
+    for section in sections:
+        parts.append(f"<h2>{escape(section.title)}</h2>")
+        if section.note:
+            parts.append(f"<p class=muted>{escape(section.note)}</p>")
+        parts.append(_links(section.links))
+    parts += [f"<p><small>{_code_urls(text)}</small></p>" for text in notes]
+    return html_reply(200, "sso-bridge local stack", "".join(parts))
+
+
+def _code_urls(text: str) -> str:
+    """``text`` escaped, with its URLs as code rather than links (they are not pages to open)."""
+    return " ".join(f"<code>{escape(word)}</code>" if "://" in word else escape(word) for word in text.split(" "))

@@ -24,7 +24,7 @@ import pytest
 from local.template import functions
 from tests.helpers import LOGIN_TOKEN_KEY, ROOT, VENDOR_KEYS, WORKSPACE
 
-__all__ = ["STACK_ENV", "RunningStack", "local_stack", "start_stack"]
+__all__ = ["STACK_ENV", "RunningStack", "free", "free_block", "local_stack", "start_stack"]
 
 # Shell variables the stack reads; vendor keys for every vendor, also those not in the template yet.
 STACK_ENV = {
@@ -44,6 +44,12 @@ class RunningStack:
     function_url_ports: dict[str, int]  # function name (functions/<name>) -> port
     process: subprocess.Popen[bytes]
     log: IO[bytes] = field(repr=False)
+    state_file: Path = field(default=Path(), repr=False)  # LOCAL_STACK_FILE: how local commands find this stack
+
+    def command_env(self, **extra: str) -> dict[str, str]:
+        """A clean environment for a local command (make link, ops.audit, ...) aimed at this stack."""
+        env = {name: os.environ[name] for name in _PASSED_THROUGH if name in os.environ}
+        return {**env, "LOCAL_STACK_FILE": str(self.state_file), **extra}
 
     def url(self, path: str = "/") -> str:
         return f"http://localhost:{self.port}{path}"
@@ -66,7 +72,7 @@ class RunningStack:
         self.log.close()
 
 
-def _free(port: int) -> bool:
+def free(port: int) -> bool:
     with socket.socket() as probe:
         try:
             probe.bind(("127.0.0.1", port))
@@ -75,13 +81,13 @@ def _free(port: int) -> bool:
     return True
 
 
-def _free_block(size: int) -> int:
+def free_block(size: int) -> int:
     """A port with the ``size - 1`` ports after it free too (the API, then one per function URL)."""
     for _ in range(100):
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", 0))
             base = int(probe.getsockname()[1])
-        if base + size < 65536 and all(_free(base + offset) for offset in range(size)):
+        if base + size < 65536 and all(free(base + offset) for offset in range(size)):
             return base
     raise RuntimeError("no block of free ports")
 
@@ -94,11 +100,16 @@ def _answers(url: str) -> bool:
         return False
 
 
-def start_stack(extra_env: dict[str, str] | None = None) -> RunningStack:
-    """Start the stack and wait until its index answers; stops it again if it never does."""
+def start_stack(extra_env: dict[str, str] | None = None, *, extra_ports: int = 0) -> RunningStack:
+    """Start the stack and wait until its index answers; stops it again if it never does.
+
+    Vendor stand-ins are off unless ``extra_env`` turns them on (with ``extra_ports`` for them): tests look at
+    the redirects to the vendors' real hosts, and browser tests map those hosts to their own stand-ins.
+    """
     url_functions = [spec for spec in functions() if spec.function_url]
-    port = _free_block(1 + len(url_functions))
-    aws_port = _free_block(1)
+    port = free_block(1 + len(url_functions) + extra_ports)
+    aws_port = free_block(1)
+    state_dir = Path(tempfile.mkdtemp(prefix="sso-bridge-state-"))
     env = {name: os.environ[name] for name in _PASSED_THROUGH if name in os.environ}
     env |= {
         **STACK_ENV,
@@ -106,6 +117,8 @@ def start_stack(extra_env: dict[str, str] | None = None) -> RunningStack:
         "LOCAL_AWS_PORT": str(aws_port),
         "HOST": "127.0.0.1",
         "PYTHONUNBUFFERED": "1",
+        "VENDOR_STANDINS": "off",
+        "LOCAL_STACK_FILE": str(state_dir / "local-stack.json"),
         **(extra_env or {}),
     }
     log = tempfile.NamedTemporaryFile(prefix="sso-bridge-stack-", suffix=".log", delete=False)  # noqa: SIM115
@@ -118,6 +131,7 @@ def start_stack(extra_env: dict[str, str] | None = None) -> RunningStack:
         function_url_ports={Path(s.code_uri).name: port + 1 + i for i, s in enumerate(url_functions)},
         process=process,
         log=log,
+        state_file=Path(env["LOCAL_STACK_FILE"]),
     )
     deadline = time.monotonic() + _START_TIMEOUT
     while not _answers(stack.url("/")):

@@ -94,10 +94,11 @@ def test_forged_login_token_never_reaches_kustomer(client: Client, local_stack: 
     assert "Location" not in response.headers
 
 
-def test_missing_redirect_uri_says_what_is_missing(client: Client, local_stack: RunningStack) -> None:
-    response = client.get(local_stack.url(f"/kustomer/login?trackingToken={TRACKING}"))
-    assert response.status == 400
-    assert "kustomerRedirectUri" in response.text
+def test_missing_redirect_uri_lands_on_the_configured_portal(client: Client, local_stack: RunningStack) -> None:
+    # The local stack sets KUSTOMER_PORTAL_URL (the unit tests cover a deployment without one: a 400 page)
+    trip = client.sign_in(local_stack.url(f"/kustomer/login?trackingToken={TRACKING}"), email=EMAIL)
+    assert trip.final.status == 302
+    assert trip.final.location.startswith("https://yourcompany.kustomer.help/login?externalToken=")
 
 
 def test_unknown_brand_is_not_found(client: Client, local_stack: RunningStack) -> None:

@@ -9,7 +9,7 @@ from urllib.parse import quote, urlsplit
 import jwt
 import pytest
 
-from local.demo_platform import LOGIN_PATH
+from local.demo_platform import LOGIN_PATH, TOKEN_TTL
 from local.template import functions
 from tests.helpers import LOGIN_TOKEN_KEY, ROOT, VENDOR_KEYS, WORKSPACE
 from tests.integration.client import Client, query_param
@@ -18,7 +18,7 @@ from tests.integration.stack import RunningStack
 
 @pytest.mark.parametrize(
     ("method", "path"),
-    [("GET", "/no/such/route"), ("GET", "/clickfunnels/sso/"), ("POST", "/clickfunnels/sso"), ("GET", "/favicon.ico")],
+    [("GET", "/no/such/route"), ("GET", "/clickfunnels/sso/"), ("POST", "/happyfox/logout"), ("GET", "/favicon.ico")],
 )
 def test_what_no_route_matches_is_api_gateways_404(
     client: Client, local_stack: RunningStack, method: str, path: str
@@ -28,9 +28,15 @@ def test_what_no_route_matches_is_api_gateways_404(
     assert response.json() == {"message": "Not Found"}
 
 
-def test_head_on_a_get_route_has_no_body(client: Client, local_stack: RunningStack) -> None:
-    response = client.request("HEAD", local_stack.url("/clickfunnels/sso"))
+def test_head_on_a_get_only_route_is_a_404_without_body(client: Client, local_stack: RunningStack) -> None:
+    response = client.request("HEAD", local_stack.url("/happyfox/logout"))
     assert response.status == 404
+    assert response.body == b""
+
+
+def test_head_on_a_sign_in_route_answers_without_body(client: Client, local_stack: RunningStack) -> None:
+    response = client.request("HEAD", local_stack.url("/clickfunnels/sso"))
+    assert response.status == 302
     assert response.body == b""
 
 
@@ -38,12 +44,31 @@ def test_index_lists_every_get_route_and_function_url(client: Client, local_stac
     response = client.get(local_stack.url("/"))
     assert response.status == 200
     expected = [
-        local_stack.url(route.path) for spec in functions() for route in spec.routes if route.method == "GET"
+        local_stack.url(route.path.replace("{brand}", "acme"))  # the demo brand stands for {brand}
+        for spec in functions()
+        for route in spec.routes
+        if route.method == "GET"
     ] + [local_stack.function_url(name) for name in local_stack.function_url_ports]
     assert expected
     for url in expected:
-        shown = f"<code>{url}</code>" if "{" in url else f'href="{url}"'
-        assert shown in response.text
+        assert f'href="{url}"' in response.text
+    assert "{brand}" not in response.text
+    # moto is an endpoint for SDKs, not a page: shown, not linked
+    assert f'href="http://127.0.0.1:{local_stack.aws_port}' not in response.text
+    assert f"<code>http://127.0.0.1:{local_stack.aws_port}</code>" in response.text
+
+
+def test_demo_platform_opened_on_its_own_signs_in_and_goes_to_the_index(
+    client: Client, local_stack: RunningStack
+) -> None:
+    form = client.get(local_stack.url(LOGIN_PATH))
+    assert form.status == 200
+    assert 'name="email"' in form.text
+
+    submitted = client.post_form(local_stack.url(LOGIN_PATH), {"email": "a@example.com"})
+
+    assert submitted.status == 302
+    assert submitted.location == local_stack.url("/")  # no token: there is no link to hand it to
 
 
 def test_demo_platform_shows_a_sign_in_form(client: Client, local_stack: RunningStack) -> None:
@@ -70,7 +95,7 @@ def test_demo_login_token_is_for_every_vendor_in_the_template(client: Client, lo
     )
     vendors = {spec.code_uri.rsplit("/", 1)[-1] for spec in functions()}
     assert set(claims["aud"]) == vendors
-    assert claims["exp"] - claims["iat"] == 600
+    assert claims["exp"] - claims["iat"] == TOKEN_TTL == 120  # within the bridge's LOGIN_TOKEN_MAX_TTL (300)
 
 
 @pytest.mark.parametrize(

@@ -376,37 +376,38 @@ def _quietly(make: Callable[..., str], **kwargs: Any) -> str:
 
 
 NOW = int(time.time())
-HOSTILE_LOGIN_TOKENS = {
-    "forged key": make_login_token(aud="kustomer", key="forged-key-0123456789abcdef0123456789"),
-    "signed with the knowledge base key": make_login_token(aud="kustomer", key=KB_KEY),
-    "alg none": _unsigned({"email": "a@example.com", "aud": "kustomer", "iat": NOW, "exp": NOW + 600}),
-    "HS512": _quietly(make_login_token, aud="kustomer", algorithm="HS512"),
-    "another service": make_login_token(aud="clickfunnels"),
-    "other services only": make_login_token(aud=["clickfunnels", "happyfox"]),
-    "no audience": make_login_token(aud="kustomer", drop=("aud",)),
-    "no email": make_login_token(aud="kustomer", drop=("email",)),
-    "no expiry": make_login_token(aud="kustomer", drop=("exp",)),
-    "issued in the future": make_login_token(aud="kustomer", issued=NOW + 3600),
-    "lifetime over the cap": make_login_token(aud="kustomer", lifetime=400 * 86400),
-    "email not a string": make_login_token(["a@example.com"], aud="kustomer"),  # type: ignore[arg-type]
-    "email with markup": make_login_token("<script>@example.com", aud="kustomer"),
-    "email with a line break": make_login_token("a@example.com\r\nx", aud="kustomer"),
-    "email with a trailing line break": make_login_token("a@example.com\n", aud="kustomer"),
-    "tampered payload": ".".join(
+# Built when the test runs, not at collection: a login token lives minutes, a full test run longer.
+HOSTILE_LOGIN_TOKENS: dict[str, Callable[[], str]] = {
+    "forged key": lambda: make_login_token(aud="kustomer", key="forged-key-0123456789abcdef0123456789"),
+    "signed with the knowledge base key": lambda: make_login_token(aud="kustomer", key=KB_KEY),
+    "alg none": lambda: _unsigned({"email": "a@example.com", "aud": "kustomer", "iat": NOW, "exp": NOW + 600}),
+    "HS512": lambda: _quietly(make_login_token, aud="kustomer", algorithm="HS512"),
+    "another service": lambda: make_login_token(aud="clickfunnels"),
+    "other services only": lambda: make_login_token(aud=["clickfunnels", "happyfox"]),
+    "no audience": lambda: make_login_token(aud="kustomer", drop=("aud",)),
+    "no email": lambda: make_login_token(aud="kustomer", drop=("email",)),
+    "no expiry": lambda: make_login_token(aud="kustomer", drop=("exp",)),
+    "issued in the future": lambda: make_login_token(aud="kustomer", issued=NOW + 3600),
+    "lifetime over the cap": lambda: make_login_token(aud="kustomer", lifetime=400 * 86400),
+    "email not a string": lambda: make_login_token(["a@example.com"], aud="kustomer"),  # type: ignore[arg-type]
+    "email with markup": lambda: make_login_token("<script>@example.com", aud="kustomer"),
+    "email with a line break": lambda: make_login_token("a@example.com\r\nx", aud="kustomer"),
+    "email with a trailing line break": lambda: make_login_token("a@example.com\n", aud="kustomer"),
+    "tampered payload": lambda: ".".join(
         (lambda parts: [parts[0], _b64({"email": "boss@example.com", "aud": "kustomer", "exp": NOW + 600}), parts[2]])(
             make_login_token(aud="kustomer").split(".")
         )
     ),
-    "truncated signature": make_login_token(aud="kustomer")[:-6],
-    "not a jwt": "not-a-jwt",
-    "markup": "<script>alert(1)</script>",
-    "too long": "a" * 5000,
+    "truncated signature": lambda: make_login_token(aud="kustomer")[:-6],
+    "not a jwt": lambda: "not-a-jwt",
+    "markup": lambda: "<script>alert(1)</script>",
+    "too long": lambda: "a" * 5000,
 }
 
 
-@pytest.mark.parametrize("token", HOSTILE_LOGIN_TOKENS.values(), ids=HOSTILE_LOGIN_TOKENS.keys())
-def test_hostile_login_token_never_reaches_kustomer(kustomer: ModuleType, token: str) -> None:
-    response = invoke(kustomer, kustomer_query(token=quote(token, safe="")))
+@pytest.mark.parametrize("make", HOSTILE_LOGIN_TOKENS.values(), ids=HOSTILE_LOGIN_TOKENS.keys())
+def test_hostile_login_token_never_reaches_kustomer(kustomer: ModuleType, make: Callable[[], str]) -> None:
+    response = invoke(kustomer, kustomer_query(token=quote(make(), safe="")))
     assert 400 <= response["statusCode"] < 500
     assert "Location" not in response["headers"]
     assert "externalToken" not in response["body"]

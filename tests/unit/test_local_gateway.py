@@ -1,0 +1,83 @@
+"""The local gateway sends redirects to vendor hosts that have a stand-in to the stand-in, and nothing else."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from local.gateway import ApiRoute, RouteTable, function_url_app, http_api_app, local_location
+from local.server import Request
+
+ORIGINS = {"yourworkspace.myclickfunnels.com": "http://localhost:3004", "acme.kustomer.help": "http://localhost:3006"}
+TOKEN = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4In0.c2ln"
+
+
+@pytest.mark.parametrize(
+    ("location", "expected"),
+    [
+        (
+            f"https://yourworkspace.myclickfunnels.com/sso?identifier=a%2Bb%40example.com&strategy=email&token={TOKEN}",
+            f"http://localhost:3004/sso?identifier=a%2Bb%40example.com&strategy=email&token={TOKEN}",
+        ),
+        (
+            "https://acme.kustomer.help/login?referralUrl=https%3A%2F%2Facme.kustomer.help%2F&externalToken=x",
+            "http://localhost:3006/login?referralUrl=https%3A%2F%2Facme.kustomer.help%2F&externalToken=x",
+        ),
+        ("https://acme.kustomer.help", "http://localhost:3006"),
+        ("https://acme.kustomer.help?x=1", "http://localhost:3006?x=1"),
+        ("https://acme.kustomer.help#top", "http://localhost:3006#top"),
+    ],
+)
+def test_a_vendor_host_with_a_stand_in_goes_to_the_stand_in_path_and_query_untouched(
+    location: str, expected: str
+) -> None:
+    assert local_location(location, ORIGINS) == expected
+
+
+@pytest.mark.parametrize(
+    "location",
+    [
+        "https://acme.kustomer.help.evil.example/login",
+        "https://acme.kustomer.helper/login",
+        "https://acme.kustomer.help:443/login",
+        "https://user@acme.kustomer.help/login",
+        "http://acme.kustomer.help/login",
+        "https://ACME.kustomer.help/login",
+        "https://yourcompany.happyfox.com/jwt/?token=x",
+        "http://localhost:3000/_platform/login?return_to=https%3A%2F%2Facme.kustomer.help%2F",
+        "/relative",
+    ],
+)
+def test_anything_else_is_left_alone(location: str) -> None:
+    assert local_location(location, ORIGINS) == location
+
+
+def request(target: str) -> Request:
+    return Request("GET", target, [("Host", "localhost:3000")], b"", "127.0.0.1", "HTTP/1.1", 3000)
+
+
+def redirect_to(location: str) -> Any:
+    def invoke(event: dict[str, Any]) -> dict[str, Any]:
+        return {"statusCode": 302, "headers": {"Location": location, "X-Location": location}, "body": ""}
+
+    return invoke
+
+
+def test_the_http_api_and_function_urls_rewrite_only_the_location_header() -> None:
+    location = f"https://yourworkspace.myclickfunnels.com/sso?token={TOKEN}"
+    routes = RouteTable([ApiRoute("GET", "/clickfunnels/sso", redirect_to(location))])
+    api = http_api_app(routes, fallback=lambda _: None, vendor_origins=ORIGINS)
+    url = function_url_app(redirect_to(location), function_id="clickfunnelsfunction", vendor_origins=ORIGINS)
+
+    for reply in (api(request("/clickfunnels/sso")), url(request("/"))):
+        headers = dict(reply.headers)
+        assert headers["Location"] == f"http://localhost:3004/sso?token={TOKEN}"
+        assert headers["X-Location"] == location
+
+
+def test_without_stand_ins_redirects_go_to_the_vendor() -> None:
+    location = f"https://yourworkspace.myclickfunnels.com/sso?token={TOKEN}"
+    routes = RouteTable([ApiRoute("GET", "/clickfunnels/sso", redirect_to(location))])
+    reply = http_api_app(routes, fallback=lambda _: None)(request("/clickfunnels/sso"))
+    assert dict(reply.headers)["Location"] == location

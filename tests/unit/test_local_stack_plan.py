@@ -1,0 +1,229 @@
+"""What `make run` decides before it starts anything: environments, keys, vendor stand-ins, ports.
+
+``plan_stack`` binds nothing, so these run with sockets blocked.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+
+import pytest
+
+from local.lambdas import LOCAL_DEFAULTS, function_environment
+from local.stack import (
+    Config,
+    PortUse,
+    StackPlan,
+    StartError,
+    kustomer_brands,
+    plan_ports,
+    plan_stack,
+    port_conflict,
+    port_unavailable,
+)
+from local.template import functions, load_template
+
+TEMPLATE = load_template()
+DEFAULT_HOSTS = [
+    "yourworkspace.myclickfunnels.com",
+    "yourcompany.kustomer.help",
+    "acme.kustomer.help",
+    "yourcompany.happyfox.com",
+]
+
+
+def plan(**shell: str) -> StackPlan:
+    return plan_stack(Config.from_env(shell), shell, TEMPLATE)
+
+
+def environment(stack: StackPlan, variable: str) -> dict[str, str]:
+    """The effective environment of the function that reads ``variable``."""
+    return next(env for env in stack.effective if variable in env)
+
+
+def secret(stack: StackPlan, name: str) -> str:
+    return next(item.value for item in stack.secrets if item.name == name)
+
+
+# Environments.
+
+
+def test_local_defaults_make_every_kustomer_link_land_somewhere() -> None:
+    env = environment(plan(), "KUSTOMER_SECRET_ID")
+    assert env["KUSTOMER_PORTAL_URL"] == "https://yourcompany.kustomer.help/login"
+    assert env["KUSTOMER_BRAND_SECRET_PREFIX"] == "sso-bridge/kustomer/"
+    assert json.loads(env["KUSTOMER_BRANDS"]) == {
+        "acme": {
+            "secret_id": "sso-bridge/kustomer/acme",
+            "redirect_hosts": ["acme.kustomer.help"],
+            "portal_url": "https://acme.kustomer.help/login",
+        }
+    }
+
+
+def test_the_shell_wins_over_local_defaults_even_when_empty() -> None:
+    env = environment(plan(KUSTOMER_PORTAL_URL="", KUSTOMER_BRANDS=""), "KUSTOMER_SECRET_ID")
+    assert env["KUSTOMER_PORTAL_URL"] == ""
+    assert env["KUSTOMER_BRANDS"] == ""
+
+
+def test_local_defaults_replace_parameter_defaults_but_never_template_literals() -> None:
+    [spec] = [spec for spec in functions(TEMPLATE) if "KUSTOMER_PORTAL_URL" in spec.environment]
+    defaults = {**LOCAL_DEFAULTS, "POWERTOOLS_SERVICE_NAME": "not-this", "LOGIN_TOKEN_MAX_TTL": "120"}
+    env = function_environment(spec, TEMPLATE, resources={}, defaults=defaults)
+    assert env["POWERTOOLS_SERVICE_NAME"] == "kustomer"  # a literal in the template
+    assert env["KUSTOMER_PORTAL_URL"] == LOCAL_DEFAULTS["KUSTOMER_PORTAL_URL"]  # the parameter's default is ""
+    assert env["LOGIN_TOKEN_MAX_TTL"] == "120"
+    assert env["KUSTOMER_BRAND_SECRET_PREFIX"] == "sso-bridge/kustomer/"  # !Sub: only a deployment knows it
+
+
+def test_kustomer_brands_are_read_leniently_the_function_judges_them() -> None:
+    env = {"KUSTOMER_SECRET_ID": "s", "KUSTOMER_REDIRECT_HOSTS": "a.example.com, B.example.com"}
+    for raw in ("not json", "[1]", '{"x": 1}', '{"y": {"redirect_hosts": []}}'):
+        assert [brand.name for brand in kustomer_brands({**env, "KUSTOMER_BRANDS": raw})] == [None]
+    [default] = kustomer_brands({**env, "KUSTOMER_PORTAL_URL": "https://portal.example.com/login"})
+    assert default.hosts == ("portal.example.com", "a.example.com", "b.example.com")
+    assert default.path == "/kustomer/login"
+
+
+# Keys.
+
+
+def test_the_demo_brand_gets_a_key_printed_like_the_others() -> None:
+    stack = plan()
+    [acme] = [item for item in stack.secrets if item.name == "sso-bridge/kustomer/acme"]
+    assert acme.seed_var == "KUSTOMER_ACME_JWT_SECRET"
+    assert acme.generated
+    assert acme.env_var is None  # not a function variable: not in the state file's secret_ids
+
+
+def test_the_demo_brand_key_can_be_set_from_the_shell() -> None:
+    [acme] = [item for item in plan(KUSTOMER_ACME_JWT_SECRET="k" * 40).secrets if item.name.endswith("/acme")]
+    assert acme.value == "k" * 40
+    assert not acme.generated
+
+
+def test_brands_from_the_shell_are_the_operators_to_create_unless_their_key_is_given() -> None:
+    brands = {"beta": {"secret_id": "sso-bridge/kustomer/beta", "redirect_hosts": ["beta.example.com"]}}
+    names = {item.name for item in plan(KUSTOMER_BRANDS=json.dumps(brands)).secrets}
+    assert not {"sso-bridge/kustomer/beta", "sso-bridge/kustomer/acme"} & names
+
+    given = plan(KUSTOMER_BRANDS=json.dumps(brands), KUSTOMER_BETA_JWT_SECRET="b" * 40)
+    assert secret(given, "sso-bridge/kustomer/beta") == "b" * 40
+
+
+# Vendor stand-ins.
+
+
+def test_every_placeholder_vendor_host_gets_a_stand_in_with_the_seeded_key() -> None:
+    stack = plan()
+    assert [site.host for site in stack.standins] == DEFAULT_HOSTS
+    cf, kustomer, acme, happyfox = stack.standins
+    assert cf.key == secret(stack, "sso-bridge/clickfunnels")
+    assert cf.entry == "/"
+    assert (kustomer.key, kustomer.entry) == (secret(stack, "sso-bridge/kustomer"), "/login")
+    assert kustomer.login_url == "http://localhost:3000/kustomer/login"
+    assert acme.key == secret(stack, "sso-bridge/kustomer/acme")
+    assert acme.login_url == "http://localhost:3000/kustomer/brands/acme/login"
+    assert happyfox.key == secret(stack, "sso-bridge/happyfox")
+    assert happyfox.login_url == "http://localhost:3000/happyfox/login"
+    assert cf.label == "ClickFunnels customer center for yourworkspace.myclickfunnels.com"
+    assert acme.label == "Kustomer help center for acme.kustomer.help, brand acme"
+
+
+def test_stand_ins_take_the_ports_after_the_function_urls() -> None:
+    stack = plan()
+    assert [use.port for use in stack.url_uses.values()] == [3001, 3002, 3003]
+    assert [(site.host, use.port) for site, use in stack.standin_uses] == list(
+        zip(DEFAULT_HOSTS, range(3004, 3008), strict=True)
+    )
+    assert stack.ports[-1] == PortUse(4566, "moto (the AWS endpoint)", "LOCAL_AWS_PORT")
+
+
+def test_a_real_vendor_host_set_in_the_shell_has_no_stand_in() -> None:
+    stack = plan(CLICKFUNNELS_WORKSPACE_DOMAIN="www.shop.example.com", HAPPYFOX_ACCOUNT_URL="https://acme.happyfox.com")
+    assert [site.host for site in stack.standins] == ["yourcompany.kustomer.help", "acme.kustomer.help"]
+
+
+def test_a_brand_whose_key_the_stack_does_not_know_has_no_stand_in() -> None:
+    brands = {"acme": {"secret_id": "sso-bridge/kustomer/acme", "redirect_hosts": ["acme.kustomer.help"]}}
+    stack = plan(KUSTOMER_BRANDS=json.dumps(brands))  # the operator creates that secret: its key is theirs
+    assert "acme.kustomer.help" not in [site.host for site in stack.standins]
+
+
+def test_vendor_standins_off_plans_none() -> None:
+    stack = plan(VENDOR_STANDINS="off")
+    assert stack.standins == []
+    assert [use.port for use in stack.ports] == [3000, 3001, 3002, 3003, 4566]
+
+
+# Ports.
+
+
+def test_moto_among_the_function_url_ports_names_both_settings() -> None:
+    with pytest.raises(StartError) as raised:
+        plan(PORT="3000", LOCAL_AWS_PORT="3002")
+    assert str(raised.value) == (
+        "LOCAL_AWS_PORT=3002 collides with PORT=3000: port 3002 is the kustomer function URL (PORT+2), and the "
+        "stack takes ports 3000-3007 from PORT. Set LOCAL_AWS_PORT outside 3000-3007, or move PORT."
+    )
+
+
+def test_moto_on_a_stand_in_port_collides_and_only_then() -> None:
+    with pytest.raises(StartError, match=r"port 3007 is the stand-in for yourcompany\.happyfox\.com \(PORT\+7\)"):
+        plan(LOCAL_AWS_PORT="3007")
+    assert plan(LOCAL_AWS_PORT="3007", VENDOR_STANDINS="off").ports[-1].port == 3007
+
+
+def test_moto_on_the_api_port_collides() -> None:
+    with pytest.raises(StartError, match=r"^LOCAL_AWS_PORT=3000 collides with PORT=3000: port 3000 is the HTTP API"):
+        plan(LOCAL_AWS_PORT="3000")
+
+
+def test_ports_past_65535_say_which_setting_to_lower() -> None:
+    with pytest.raises(StartError, match=r"^PORT=65530 puts the stand-in for .* on port 65536 \(PORT\+6\)"):
+        plan(PORT="65530")
+
+
+def test_a_busy_port_names_the_setting_to_change() -> None:
+    busy = OSError(errno.EADDRINUSE, "Address already in use")
+    function_url = plan_ports(Config.from_env({}), ["the kustomer function URL"])[1]
+    assert port_unavailable(function_url, busy) == (
+        "Port 3001 (the kustomer function URL, PORT+1) is in use by another program: "
+        "set PORT to the first of a block of free ports"
+    )
+    moto = PortUse(4566, "moto (the AWS endpoint)", "LOCAL_AWS_PORT")
+    assert port_unavailable(moto, busy) == (
+        "Port 4566 (moto (the AWS endpoint)) is in use by another program: set LOCAL_AWS_PORT to a free port"
+    )
+
+
+def test_a_plan_without_collisions_passes() -> None:
+    assert port_conflict(plan_ports(Config.from_env({"LOCAL_AWS_PORT": "3004"}), ["a", "b", "c"])) is None
+
+
+# Settings.
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "message"),
+    [
+        ("PORT", "http", "PORT must be a port number, got 'http'"),
+        ("LOCAL_AWS_PORT", "x", "LOCAL_AWS_PORT must be a port number, got 'x'"),
+        ("VENDOR_STANDINS", "maybe", "VENDOR_STANDINS must be on or off, got 'maybe'"),
+        ("LOCAL_LOGS", "all", "LOCAL_LOGS must be line or json, got 'all'"),
+    ],
+)
+def test_a_bad_setting_is_named(variable: str, value: str, message: str) -> None:
+    with pytest.raises(StartError) as raised:
+        Config.from_env({variable: value})
+    assert str(raised.value) == message
+
+
+def test_defaults() -> None:
+    config = Config.from_env({})
+    assert (config.port, config.aws_port, config.host) == (3000, 4566, "127.0.0.1")
+    assert config.standins
+    assert config.log_format == "line"
+    assert config.platform_login_url is None
