@@ -13,15 +13,30 @@ export AWS_DEFAULT_REGION ?= eu-west-1
 export SAM_CLI_TELEMETRY := 0
 STACK_NAME ?= sso-bridge
 
+# Values that carry user data (emails, names, file names) reach programs as argv, never as shell text:
+# $(call arg,VAR) single-quotes the variable's raw value (make does not expand it, the shell does not either),
+# and they are not exported, because make expands a variable's value when it exports it.
+USER_VARS := EMAIL NAME JTI AUD PROVIDER TTL REDIRECT_TO CAMPAIGN IN OUT LOCAL JSON STACK_NAME
+unexport $(USER_VARS)
+define newline
+
+
+endef
+arg = '$(subst ','"'"',$(if $(findstring $(newline),$(value $(1))),$(error $(1) must be one line),$(value $(1))))'
+
 .PHONY: help venv run test lint typecheck validate build deploy unit integration e2e build-test bench chromium \
-	login-token audit clean
+	login-token audit link links revoke clean
 
 help:
 	@echo "make run        local stack on http://localhost:$${PORT:-3000} (no AWS account, no Docker)"
 	@echo "make test       every check and test: lint, types, template, unit, integration, browser, build"
 	@echo "make build      sam build            make validate   sam validate --lint and cfn-lint"
 	@echo "make deploy     sam deploy           make bench      benchmarks"
-	@echo "make login-token EMAIL=you@example.com AUD=clickfunnels   mint a login token for the local stack"
+	@echo "make link PROVIDER=clickfunnels EMAIL=jane@example.com [NAME=..] [TTL=7d] [REDIRECT_TO=..] [CAMPAIGN=..] [LOCAL=1]"
+	@echo "                 one email link, printed (PROVIDER: clickfunnels, kustomer, happyfox)"
+	@echo "make links PROVIDER=kustomer IN=contacts.csv OUT=links.csv [TTL=..] [CAMPAIGN=..] [LOCAL=1]   a link per contact"
+	@echo "make revoke EMAIL=jane@example.com [LOCAL=1]   withdraw every email link issued to an address so far"
+	@echo "make login-token EMAIL=you@example.com AUD=clickfunnels [NAME=..] [TTL=120]   login token for the local stack"
 	@echo "make audit EMAIL=jane@example.com | JTI=...  [JSON=1] [LOCAL=1]   issued HappyFox tokens"
 
 $(VENV)/.installed: pyproject.toml layers/signing/requirements.txt
@@ -29,6 +44,8 @@ $(VENV)/.installed: pyproject.toml layers/signing/requirements.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --disable-pip-version-check --upgrade "pip>=25.1"
 	$(BIN)/python -m pip install -q --disable-pip-version-check -r layers/signing/requirements.txt --group dev
+	@# The layer's package importable in the venv, as /opt/python is in Lambda (ops commands use it).
+	$(BIN)/python -c "import sys, sysconfig; open(sysconfig.get_paths()['purelib'] + '/sso_bridge_layer.pth', 'w').write(sys.argv[1] + '\\n')" "$(CURDIR)/layers/signing"
 	@touch $@
 
 venv: $(VENV)/.installed
@@ -37,19 +54,39 @@ venv: $(VENV)/.installed
 chromium:
 	@command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
+# Stopped by Ctrl-C or SIGTERM, the stack exits 0, so make adds no "Interrupt"/"Error" line of its own.
 run: venv
-	$(BIN)/python -m local.stack
+	@$(BIN)/python -m local.stack
 
-# Issued HappyFox tokens: make audit EMAIL=jane@example.com | JTI=... [JSON=1] (JTI_TABLE_NAME, AWS_ENDPOINT_URL).
-# LOCAL=1 reads the running local stack's table instead of AWS.
-LOCAL_AUDIT_ENV := AWS_ENDPOINT_URL=http://127.0.0.1:$${LOCAL_AWS_PORT:-4566} AWS_ACCESS_KEY_ID=local \
-	AWS_SECRET_ACCESS_KEY=local AWS_SESSION_TOKEN=local JTI_TABLE_NAME=sso-bridge-JtiTable
+# Which bridge the ops commands use (ops/target.py): LOCAL=1 the running `make run` stack, else stack STACK_NAME.
+OPS_TARGET = $(if $(value LOCAL),--local,--stack-name=$(call arg,STACK_NAME))
+
+# Issued HappyFox tokens: make audit EMAIL=jane@example.com | JTI=... [JSON=1] [LOCAL=1] (table: JTI_TABLE_NAME,
+# else the stack's JtiTableName). "Not found" is an answer, said in one line: make succeeds (ops.audit exits 1).
 audit: venv
-	@$(if $(LOCAL),$(LOCAL_AUDIT_ENV)) $(BIN)/python -m ops.audit \
-		$(if $(EMAIL),--email="$(EMAIL)") $(if $(JTI),--jti="$(JTI)") $(if $(JSON),--json)
+	@$(BIN)/python -m ops.audit $(if $(value EMAIL),--email=$(call arg,EMAIL)) $(if $(value JTI),--jti=$(call arg,JTI)) \
+		$(if $(value JSON),--json) $(OPS_TARGET) || [ $$? -eq 1 ]
 
+# Email links (ops/link.py): one printed, or IN's contacts with a link each in OUT; revoke withdraws an address's.
+link: venv
+	@$(BIN)/python -m ops.link --provider=$(call arg,PROVIDER) --email=$(call arg,EMAIL) \
+		$(if $(value NAME),--name=$(call arg,NAME)) $(if $(value TTL),--ttl=$(call arg,TTL)) \
+		$(if $(value REDIRECT_TO),--redirect-to=$(call arg,REDIRECT_TO)) \
+		$(if $(value CAMPAIGN),--campaign=$(call arg,CAMPAIGN)) $(OPS_TARGET)
+
+links: venv
+	@$(BIN)/python -m ops.link --provider=$(call arg,PROVIDER) --in=$(call arg,IN) --out=$(call arg,OUT) \
+		$(if $(value TTL),--ttl=$(call arg,TTL)) $(if $(value REDIRECT_TO),--redirect-to=$(call arg,REDIRECT_TO)) \
+		$(if $(value CAMPAIGN),--campaign=$(call arg,CAMPAIGN)) $(OPS_TARGET)
+
+revoke: venv
+	@$(BIN)/python -m ops.revoke --email=$(call arg,EMAIL) $(OPS_TARGET)
+
+# A login token for the local stack, signed with LOGIN_TOKEN_SECRET or the running stack's key.
 login-token: venv
-	@$(BIN)/python -m local.mint_login_token --email "$(EMAIL)" --aud "$(or $(AUD),clickfunnels)"
+	@$(BIN)/python -m local.mint_login_token --email=$(call arg,EMAIL) \
+		--aud=$(if $(value AUD),$(call arg,AUD),clickfunnels) \
+		$(if $(value NAME),--name=$(call arg,NAME)) $(if $(value TTL),--ttl=$(call arg,TTL))
 
 lint: venv
 	$(BIN)/ruff check .

@@ -1,7 +1,11 @@
 """Mint a login token the way your platform would: ``make login-token EMAIL=you@example.com AUD=clickfunnels``.
 
-Append it to a bridge link as ``?login_token=...``. The key is the login-token secret: ``--key`` or
-``LOGIN_TOKEN_SECRET`` (the value the local stack seeds its Secrets Manager with).
+Append it to a bridge link as ``?login_token=...``. The key is the login-token secret: ``--key``, else
+``LOGIN_TOKEN_SECRET``, else the running local stack's own (its state file says where its emulated Secrets
+Manager is), so a token minted while ``make run`` is up works without copying the key it printed.
+
+These are interactive tokens: the bridge accepts them for ``LOGIN_TOKEN_MAX_TTL`` (default 300 s), so the
+default lifetime stays under it. Email links, which live days, are ``make link``.
 """
 
 from __future__ import annotations
@@ -18,7 +22,8 @@ import jwt
 
 __all__ = ["DEFAULT_TTL", "main", "mint"]
 
-DEFAULT_TTL = 600
+DEFAULT_TTL = 120
+MAX_TTL = 3600  # the bridge never accepts an interactive token living longer (INTERACTIVE_TTL_MAX)
 
 
 def mint(email: str, audiences: Sequence[str], key: str, *, name: str | None = None, ttl: int = DEFAULT_TTL) -> str:
@@ -37,23 +42,43 @@ def mint(email: str, audiences: Sequence[str], key: str, *, name: str | None = N
     return jwt.encode(claims, key, algorithm="HS256")
 
 
+def _local_stack_key() -> str:
+    """The key the running local stack verifies with, read from its emulated Secrets Manager."""
+    from ops.target import resolve  # the stack lookup pulls in boto3: only when no key was given
+
+    return resolve(True, "").login_token_key()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    from ops.target import TargetError, vendors
+    from sso_bridge.errors import BridgeError
+    from sso_bridge.login_token import check_email, check_name
+
     parser = argparse.ArgumentParser(prog="python -m local.mint_login_token", description=__doc__.split("\n")[0])
     parser.add_argument("--email", required=True)
     parser.add_argument("--aud", required=True, help="vendor audience(s), comma-separated: clickfunnels,kustomer")
     parser.add_argument("--name")
     parser.add_argument("--ttl", type=int, default=DEFAULT_TTL, help="lifetime in seconds (default %(default)s)")
-    parser.add_argument("--key", help="login-token key (default: $LOGIN_TOKEN_SECRET)")
+    parser.add_argument("--key", help="login-token key (default: $LOGIN_TOKEN_SECRET, else the local stack's)")
     args = parser.parse_args(argv)
+    try:
+        check_email(args.email)
+        name = check_name(args.name)
+    except BridgeError as exc:
+        parser.error(f"--email must be an address the bridge accepts, --name one line ({exc.reason})")
+    known = vendors()
+    audiences = [aud.strip() for aud in args.aud.split(",") if aud.strip()]
+    if not audiences or not set(audiences) <= set(known):
+        parser.error(f"--aud takes one or more of {', '.join(known)}, comma-separated")
+    if not 0 < args.ttl <= MAX_TTL:
+        parser.error(f"--ttl must be 1 to {MAX_TTL} seconds (the bridge caps interactive tokens, default 300)")
     key = args.key or os.environ.get("LOGIN_TOKEN_SECRET")
     if not key:
-        parser.error("no key: pass --key or set LOGIN_TOKEN_SECRET (the stack prints it when it generates one)")
-    if "@" not in args.email:
-        parser.error("--email must be an email address, e.g. EMAIL=you@example.com")
-    audiences = [aud.strip() for aud in args.aud.split(",") if aud.strip()]
-    if not audiences or args.ttl <= 0:
-        parser.error("--aud needs at least one audience and --ttl must be positive")
-    print(mint(args.email, audiences, key, name=args.name, ttl=args.ttl))
+        try:
+            key = _local_stack_key()
+        except TargetError as exc:
+            parser.error(f"no key: pass --key or set LOGIN_TOKEN_SECRET, or start the local stack ({exc})")
+    print(mint(args.email, audiences, key, name=name, ttl=args.ttl))
     return 0
 
 

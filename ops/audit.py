@@ -1,11 +1,16 @@
 """Read the jti table: was this token ours, when, for whom, from where.
 
-    python -m ops.audit --email jane@example.com [--json] [--table NAME]
+    python -m ops.audit --email jane@example.com [--json] [--table NAME | --local | --stack-name NAME]
     python -m ops.audit --jti=9f2c... [--json]
 
-The table comes from ``--table`` or ``JTI_TABLE_NAME`` (stack output ``JtiTableName``); credentials, region
-and ``AWS_ENDPOINT_URL`` (the local stack's moto server) come from the usual boto3 chain. Exit status: 0 when
-records were found, 1 when none, 2 for usage errors, 3 when the table cannot be read.
+Where the table is: ``--local`` reads the running ``make run`` stack (its state file names the table and
+moto's endpoint, so nothing has to be exported). Otherwise ``--table``, else ``JTI_TABLE_NAME``, else the
+output ``JtiTableName`` of the stack named by ``--stack-name`` or ``STACK_NAME`` (``make audit`` always
+passes one); credentials and region come from the usual boto3 chain.
+
+Exit status: 0 when records were found, 1 when none (one line on stderr says so), 2 for usage errors, 3
+when the table cannot be found or read. Scripts rely on 1 meaning "not ours"; ``make audit`` turns it into
+success after printing that line, because make can only fail with its own status 2 and its own error noise.
 """
 
 from __future__ import annotations
@@ -21,7 +26,8 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 import boto3
 from boto3.dynamodb.types import TypeDeserializer
-from botocore.exceptions import BotoCoreError, ClientError
+
+from ops.target import EXIT_TARGET, TargetError, add_target_arguments, aws_errors, resolve
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
@@ -29,7 +35,7 @@ if TYPE_CHECKING:
 
 __all__ = ["COLUMNS", "by_email", "by_jti", "main", "render_table"]
 
-EMAIL_INDEX = "by-email"  # sso_bridge.jti_store.EMAIL_INDEX; ops does not import the Lambda layer
+EMAIL_INDEX = "by-email"  # sso_bridge.jti_store.EMAIL_INDEX
 COLUMNS = (
     "issued_at",
     "jti",
@@ -110,31 +116,49 @@ def _parser() -> argparse.ArgumentParser:
     which.add_argument("--email", help="every token issued to this email, newest first")
     which.add_argument("--jti", help="the token with this jti, if this bridge issued it")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    parser.add_argument("--table", default=os.environ.get("JTI_TABLE_NAME"), help="table name (JTI_TABLE_NAME)")
+    parser.add_argument("--table", help="table name (default: $JTI_TABLE_NAME, else the stack output JtiTableName)")
+    # No default stack here: without --stack-name or STACK_NAME, a missing table name is a usage error.
+    add_target_arguments(parser)
     return parser
+
+
+def _where(args: argparse.Namespace, parser: argparse.ArgumentParser) -> tuple[str, DynamoDBClient | None]:
+    """The table, and a client aimed at it when the target chose one (``None``: the default chain)."""
+    if args.local:
+        target = resolve(True, "")
+        return args.table or target.resource("JTI_TABLE_NAME"), target.dynamodb()
+    table = args.table or os.environ.get("JTI_TABLE_NAME", "").strip()
+    if table:
+        return table, None
+    if not args.stack_name:
+        parser.error("pass --table, set JTI_TABLE_NAME, or name the stack (--stack-name) to use its JtiTableName")
+    target = resolve(False, args.stack_name)
+    return target.resource("JTI_TABLE_NAME"), target.dynamodb()
 
 
 def main(argv: Sequence[str] | None = None, *, client: DynamoDBClient | None = None, out: TextIO = sys.stdout) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
-    if not args.table:
-        parser.error("set JTI_TABLE_NAME or pass --table (the stack output JtiTableName)")
     if (args.email or args.jti or "").strip() == "":
         parser.error("--email and --jti need a value")
-    client = client or boto3.client("dynamodb")
     try:
-        records = by_jti(client, args.table, args.jti) if args.jti else by_email(client, args.table, args.email)
-    except (BotoCoreError, ClientError) as exc:
-        print(f"cannot read table {args.table}: {exc}", file=sys.stderr)
-        return 3
+        table, chosen = _where(args, parser)
+        with aws_errors(f"cannot read table {table}"):
+            client = client or chosen or boto3.client("dynamodb")
+            records = by_jti(client, table, args.jti) if args.jti else by_email(client, table, args.email)
+    except TargetError as exc:
+        print(f"{parser.prog}: error: {exc}", file=sys.stderr)
+        return EXIT_TARGET
     if args.json:
         json.dump(records, out, indent=2, sort_keys=True)
         out.write("\n")
     elif records:
         render_table(records, out)
     if not records:
-        what = f"jti {args.jti}" if args.jti else f"email {args.email}"
-        print(f"no token issued for {what} in {args.table}", file=sys.stderr)
+        what = f"jti {_printable(args.jti)}" if args.jti else f"email {_printable(args.email.strip())}"
+        print(
+            f"no token issued for {what}: not in {table} (not from this bridge, or its record expired)", file=sys.stderr
+        )
         return 1
     return 0
 

@@ -1,0 +1,223 @@
+"""The make targets hand user data to programs as argv, verbatim, and never run any of it.
+
+Emails, names and file names come from CRMs and spreadsheets, so a value may hold shell or make syntax.
+Each target is run for real with ``BIN`` pointing at a stand-in ``python`` that prints its argv as JSON
+(``-o .venv/.installed`` keeps make from setting up the venv); a sentinel file that a successful injection
+would create must never appear.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import ROOT
+
+# Variables that carry user data, and the make-level ones that select things: none may leak in from outside.
+USER_VARS = ("EMAIL", "NAME", "JTI", "AUD", "PROVIDER", "TTL", "REDIRECT_TO", "CAMPAIGN", "IN", "OUT")
+CLEARED = frozenset((*USER_VARS, "LOCAL", "JSON", "STACK_NAME", "MAKEFLAGS", "MAKELEVEL", "MFLAGS", "FAKE_STATUS"))
+# target -> (the program's module, variable -> the option that carries it)
+TARGETS = {
+    "link": (
+        "ops.link",
+        {
+            "PROVIDER": "--provider",
+            "EMAIL": "--email",
+            "NAME": "--name",
+            "TTL": "--ttl",
+            "REDIRECT_TO": "--redirect-to",
+            "CAMPAIGN": "--campaign",
+            "STACK_NAME": "--stack-name",
+        },
+    ),
+    "links": (
+        "ops.link",
+        {
+            "PROVIDER": "--provider",
+            "IN": "--in",
+            "OUT": "--out",
+            "TTL": "--ttl",
+            "REDIRECT_TO": "--redirect-to",
+            "CAMPAIGN": "--campaign",
+            "STACK_NAME": "--stack-name",
+        },
+    ),
+    "revoke": ("ops.revoke", {"EMAIL": "--email", "STACK_NAME": "--stack-name"}),
+    "audit": ("ops.audit", {"EMAIL": "--email", "JTI": "--jti", "STACK_NAME": "--stack-name"}),
+    "login-token": ("local.mint_login_token", {"EMAIL": "--email", "AUD": "--aud", "NAME": "--name", "TTL": "--ttl"}),
+}
+# {sentinel} is the file an injection would create.
+HOSTILE = {
+    "backticks": "`touch {sentinel}`",
+    "command substitution": "$(touch {sentinel})",
+    "make shell": "$(shell touch {sentinel})",
+    "make shell, braces": "${{shell touch {sentinel}}}",
+    "make escaped dollar": "$$(touch {sentinel})",
+    "make eval": "$(eval $(shell touch {sentinel}))",
+    "single quotes": "'; touch {sentinel}; echo '",
+    "double quotes": '"; touch {sentinel}; echo "',
+    "semicolon": "x;touch {sentinel}",
+    "pipes and redirections": "a|touch {sentinel}&b>{sentinel}<c",
+    "apostrophe": "O'Brien",
+    "spaces": "Jane   Doe  ",  # make's own VAR=value parsing drops leading blanks, before any recipe
+    "shell variable": "$HOME ${{HOME}} $$HOME",
+    "comment": "#x # y",
+    "backslashes": "a\\b\\\\c\\",
+    "glob": "*",
+    "tab and carriage return": "a\tb\rc",
+    "unicode": "Jöhn Døe 名前",
+}
+
+
+def fake_bin(directory: Path) -> Path:
+    """A ``python`` that prints its argv as one JSON line and exits with ``FAKE_STATUS``."""
+    directory.mkdir()
+    script = directory / "python"
+    script.write_text(
+        f"#!{sys.executable}\n"
+        "import json, os, sys\n"
+        "print(json.dumps(sys.argv[1:]))\n"
+        "sys.exit(int(os.environ.get('FAKE_STATUS', '0')))\n"
+    )
+    script.chmod(0o755)
+    return directory
+
+
+def make(
+    tmp_path: Path, target: str, variables: dict[str, str], *, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    bin_dir = tmp_path / "bin"
+    if not bin_dir.exists():
+        fake_bin(bin_dir)
+    clean = {name: value for name, value in os.environ.items() if name not in CLEARED}
+    argv = ["make", "-s", "--no-print-directory", "-C", str(ROOT), "-o", ".venv/.installed", f"BIN={bin_dir}"]
+    argv += [target, *(f"{name}={value}" for name, value in variables.items())]
+    return subprocess.run(argv, cwd=tmp_path, env={**clean, **(env or {})}, capture_output=True, text=True, timeout=60)
+
+
+def argv_of(result: subprocess.CompletedProcess[str]) -> list[str]:
+    assert result.returncode == 0, result.stderr
+    [line] = result.stdout.splitlines()  # the program ran exactly once
+    argv: list[str] = json.loads(line)
+    return argv
+
+
+@pytest.mark.parametrize("hostile", list(HOSTILE.values()), ids=list(HOSTILE))
+@pytest.mark.parametrize("target", list(TARGETS))
+def test_hostile_values_reach_the_program_verbatim_and_run_nothing(tmp_path: Path, target: str, hostile: str) -> None:
+    # Given every variable of the target set to the same hostile value
+    sentinel = tmp_path / "injected"
+    value = hostile.format(sentinel=sentinel)
+    module, options = TARGETS[target]
+
+    # When the target runs
+    argv = argv_of(make(tmp_path, target, dict.fromkeys(options, value)))
+
+    # Then the program got each value as one argument, byte for byte, and nothing else ran
+    assert argv[:2] == ["-m", module]
+    for option in options.values():
+        assert f"{option}={value}" in argv
+    assert not sentinel.exists()
+
+
+@pytest.mark.parametrize("target", list(TARGETS))
+def test_hostile_values_from_the_environment_are_as_harmless(tmp_path: Path, target: str) -> None:
+    sentinel = tmp_path / "injected"
+    value = f"$(shell touch {sentinel})`touch {sentinel}`"
+    _, options = TARGETS[target]
+    argv = argv_of(make(tmp_path, target, {}, env=dict.fromkeys(options, value)))
+    for option in options.values():
+        assert f"{option}={value}" in argv
+    assert not sentinel.exists()
+
+
+@pytest.mark.parametrize("flag", ["LOCAL", "JSON"])
+@pytest.mark.parametrize("target", list(TARGETS))
+def test_switches_are_never_expanded_either(tmp_path: Path, target: str, flag: str) -> None:
+    sentinel = tmp_path / "injected"
+    result = make(tmp_path, target, {flag: f"$(shell touch {sentinel})"})
+    assert result.returncode == 0, result.stderr
+    assert not sentinel.exists()
+
+
+@pytest.mark.parametrize(
+    ("target", "variable"),
+    [(target, variable) for target, (_, options) in TARGETS.items() for variable in options],
+)
+def test_a_newline_stops_make_before_anything_runs(tmp_path: Path, target: str, variable: str) -> None:
+    sentinel = tmp_path / "injected"
+    result = make(tmp_path, target, {variable: f"jane@example.com\ntouch {sentinel}"})
+    assert result.returncode != 0
+    assert f"{variable} must be one line" in result.stderr
+    assert result.stdout == ""  # the program never ran
+    assert not sentinel.exists()
+
+
+def test_link_passes_only_what_was_given(tmp_path: Path) -> None:
+    argv = argv_of(make(tmp_path, "link", {"PROVIDER": "clickfunnels", "EMAIL": "jane@example.com"}))
+    assert argv == ["-m", "ops.link", "--provider=clickfunnels", "--email=jane@example.com", "--stack-name=sso-bridge"]
+
+
+def test_links_with_local_uses_the_local_stack_and_no_stack_name(tmp_path: Path) -> None:
+    variables = {"PROVIDER": "kustomer", "IN": "contacts.csv", "OUT": "links.csv", "TTL": "3d", "LOCAL": "1"}
+    argv = argv_of(make(tmp_path, "links", variables))
+    assert argv == [
+        "-m",
+        "ops.link",
+        "--provider=kustomer",
+        "--in=contacts.csv",
+        "--out=links.csv",
+        "--ttl=3d",
+        "--local",
+    ]
+
+
+def test_stack_name_is_passed_when_set(tmp_path: Path) -> None:
+    argv = argv_of(make(tmp_path, "revoke", {"EMAIL": "jane@example.com", "STACK_NAME": "prod-bridge"}))
+    assert argv == ["-m", "ops.revoke", "--email=jane@example.com", "--stack-name=prod-bridge"]
+
+
+def test_login_token_defaults_to_clickfunnels(tmp_path: Path) -> None:
+    argv = argv_of(make(tmp_path, "login-token", {"EMAIL": "you@example.com"}))
+    assert argv == ["-m", "local.mint_login_token", "--email=you@example.com", "--aud=clickfunnels"]
+
+
+def test_audit_passes_json_and_local(tmp_path: Path) -> None:
+    argv = argv_of(make(tmp_path, "audit", {"EMAIL": "jane@example.com", "JSON": "1", "LOCAL": "1"}))
+    assert argv == ["-m", "ops.audit", "--email=jane@example.com", "--json", "--local"]
+
+
+def test_audit_not_found_is_an_answer_not_a_make_error(tmp_path: Path) -> None:
+    # ops.audit exits 1 for "no such token" after saying so; make must not add its own error on top
+    result = make(tmp_path, "audit", {"JTI": "unknown"}, env={"FAKE_STATUS": "1"})
+    assert result.returncode == 0
+    assert "make:" not in result.stderr
+    assert "Error" not in result.stderr
+
+
+@pytest.mark.parametrize("status", ["2", "3"])
+def test_audit_failures_still_fail_make(tmp_path: Path, status: str) -> None:
+    result = make(tmp_path, "audit", {"JTI": "x"}, env={"FAKE_STATUS": status})
+    assert result.returncode != 0
+
+
+@pytest.mark.parametrize("target", ["link", "links", "revoke"])
+def test_failures_of_the_other_targets_fail_make(tmp_path: Path, target: str) -> None:
+    assert make(tmp_path, target, {}, env={"FAKE_STATUS": "3"}).returncode != 0
+
+
+def test_help_lists_the_targets(tmp_path: Path) -> None:
+    result = make(tmp_path, "help", {})
+    for usage in (
+        "make link PROVIDER=",
+        "make links PROVIDER=",
+        "make revoke EMAIL=",
+        "make audit ",
+        "make login-token",
+    ):
+        assert usage in result.stdout
