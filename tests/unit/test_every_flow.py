@@ -98,3 +98,20 @@ def test_a_repeated_login_token_is_refused_rather_than_guessed(flow: Any) -> Non
     response = invoke(module, event_name, with_token(with_token(query, token), token))
     assert response["statusCode"] == 400
     assert "Location" not in response["headers"]
+
+
+@pytest.mark.parametrize(
+    ("accept", "content_type"), [("application/json", "application/json"), ("text/html", "text/html")]
+)
+def test_an_unknown_path_on_a_function_url_is_a_404_in_the_asked_format(
+    flow: Any, accept: str, content_type: str
+) -> None:
+    name, module, _, _ = flow
+    event = load_event(f"{name}-login-function-url" if name != "clickfunnels" else "clickfunnels-sso-function-url")
+    event["rawPath"] = event["requestContext"]["http"]["path"] = "/wp-admin/setup.php"
+    event["headers"]["accept"] = accept
+    response = module.lambda_handler(event, LambdaContext())
+    assert response["statusCode"] == 404
+    assert response["headers"]["Content-Type"].startswith(content_type)
+    if accept == "application/json":
+        assert json.loads(response["body"])["error"] == "not_found"

@@ -1,0 +1,136 @@
+"""Email links through the local stack over HTTP: scanners, double clicks, racing clicks, revocation."""
+
+from __future__ import annotations
+
+import secrets
+import subprocess
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+from urllib.parse import urlsplit
+
+import jwt
+import pytest
+
+from local.demo_platform import LOGIN_PATH
+from local.lambdas import LOCAL_DEFAULTS
+from tests.helpers import ROOT, VENDOR_KEYS, WORKSPACE, make_login_token
+from tests.integration.client import Client, Response, query_param
+from tests.integration.stack import RunningStack
+
+VENDOR_HOSTS = {
+    "clickfunnels": WORKSPACE,
+    "kustomer": LOCAL_DEFAULTS["KUSTOMER_REDIRECT_HOSTS"].split(",")[0],
+    "happyfox": urlsplit(LOCAL_DEFAULTS["HAPPYFOX_ACCOUNT_URL"]).hostname,
+}
+TOKEN_PARAM = {"clickfunnels": "token", "kustomer": "externalToken", "happyfox": "token"}
+KUSTOMER_TARGET = "kustomerRedirectUri=https%3A%2F%2Fyourcompany.kustomer.help%2Flogin&"
+CONCURRENT_CLICKS = 50
+
+
+def link_for(stack: RunningStack, vendor: str, email: str, **claims: Any) -> str:
+    token = make_login_token(email, aud=vendor, lifetime=3 * 86400, use="link", jti=secrets.token_hex(16), **claims)
+    prefix = KUSTOMER_TARGET if vendor == "kustomer" else ""
+    return stack.function_url(vendor, f"/?{prefix}login_token={token}")
+
+
+def unique_email() -> str:
+    return f"link-{uuid.uuid4().hex[:12]}@example.com"
+
+
+def reaches_vendor(response: Response, vendor: str) -> bool:
+    if response.status not in (302, 303):
+        return False
+    location = response.location
+    if urlsplit(location).hostname != VENDOR_HOSTS[vendor]:
+        return False
+    jwt.decode(query_param(location, TOKEN_PARAM[vendor]), VENDOR_KEYS[vendor], algorithms=["HS256"])
+    return True
+
+
+def goes_to_sign_in(response: Response, stack: RunningStack) -> bool:
+    return response.status in (302, 303) and response.location.startswith(stack.url(f"{LOGIN_PATH}?return_to="))
+
+
+@pytest.mark.parametrize("vendor", sorted(VENDOR_HOSTS))
+def test_scanners_get_a_page_and_the_reader_gets_in_once(
+    client: Client, local_stack: RunningStack, vendor: str
+) -> None:
+    link = link_for(local_stack, vendor, unique_email())
+
+    # A scanner's HEAD and GET: a page, no redirect, no token
+    head = client.request("HEAD", link)
+    get = client.get(link)
+    assert (head.status, get.status) == (200, 200)
+    assert head.body == b""
+    assert "Location" not in head.headers
+    assert "Location" not in get.headers
+    assert '<form method="post">' in get.text
+
+    # The reader's click: signed in
+    assert reaches_vendor(client.post_form(link, {}), vendor)
+
+    # Again: the platform's sign-in
+    assert goes_to_sign_in(client.post_form(link, {}), local_stack)
+    assert goes_to_sign_in(client.get(link), local_stack)
+
+
+def test_racing_clicks_on_one_link_give_exactly_one_vendor_token(client: Client, local_stack: RunningStack) -> None:
+    # Given one link, clicked 50 times at once (impatient reader, a scanner that presses buttons, a forwardee)
+    link = link_for(local_stack, "happyfox", unique_email())
+
+    with ThreadPoolExecutor(max_workers=CONCURRENT_CLICKS) as pool:
+        responses = list(pool.map(lambda _: Client().post_form(link, {}), range(CONCURRENT_CLICKS)))
+
+    # Then exactly one got a HappyFox token; every other one was sent to sign in
+    signed_in = [response for response in responses if reaches_vendor(response, "happyfox")]
+    assert len(signed_in) == 1
+    assert all(goes_to_sign_in(response, local_stack) for response in responses if response not in signed_in)
+
+
+def test_the_api_route_serves_links_too(client: Client, local_stack: RunningStack) -> None:
+    token = make_login_token(unique_email(), lifetime=86400, use="link", jti=secrets.token_hex(16))
+    link = local_stack.url(f"/clickfunnels/sso?login_token={token}")
+    assert client.request("HEAD", link).status == 200
+    assert client.get(link).status == 200
+    assert reaches_vendor(client.post_form(link, {}), "clickfunnels")
+
+
+def test_an_interactive_token_still_redirects_straight_away(client: Client, local_stack: RunningStack) -> None:
+    response = client.get(local_stack.function_url("clickfunnels", f"/?login_token={make_login_token()}"))
+    assert response.status == 302
+    assert reaches_vendor(response, "clickfunnels")
+
+
+def test_a_function_url_404_is_json_when_asked(client: Client, local_stack: RunningStack) -> None:
+    response = client.get(local_stack.function_url("clickfunnels", "/no/such/page"), Accept="application/json")
+    assert response.status == 404
+    assert response.headers["Content-Type"].startswith("application/json")
+    assert response.json()["error"] == "not_found"
+
+
+def test_make_revoke_withdraws_links_already_sent(client: Client, local_stack: RunningStack) -> None:
+    # Given two links sent to one address
+    email = unique_email()
+    first, second = link_for(local_stack, "clickfunnels", email), link_for(local_stack, "kustomer", email)
+    time.sleep(1)  # a revocation withdraws links issued up to and including its second
+
+    # When an operator revokes the address on the local stack
+    result = subprocess.run(
+        ["make", "-s", "--no-print-directory", "revoke", "LOCAL=1", f"EMAIL={email.upper()}"],
+        cwd=ROOT,
+        env=local_stack.command_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+
+    # Then neither link signs anyone in any more, but a link minted afterwards does
+    time.sleep(1)
+    for link in (first, second):
+        assert goes_to_sign_in(client.get(link), local_stack)
+        assert goes_to_sign_in(client.post_form(link, {}), local_stack)
+    assert reaches_vendor(client.post_form(link_for(local_stack, "clickfunnels", email), {}), "clickfunnels")
