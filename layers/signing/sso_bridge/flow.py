@@ -166,10 +166,13 @@ class SignIn:
 
         def _confirmation_required(exc: ConfirmationRequired) -> Response[Any]:
             user = exc.user
-            campaign = user.campaign or _NO_CAMPAIGN
-            logger.info("link opened", extra={"outcome": "link_confirm", "link_jti": user.jti, "campaign": campaign})
             if user.is_link:
+                campaign = user.campaign or _NO_CAMPAIGN
+                extra = {"outcome": "link_confirm", "link_jti": user.jti, "campaign": campaign}
+                logger.info("link opened", extra=extra)
                 count(metrics, "LinkOpened", campaign=campaign)
+            else:
+                logger.info("head answered without a token", extra={"outcome": "head", "login_jti": user.jti})
             page = confirmation_page(portal_name=self.settings.portal_name, email=user.email, request_id=request_id())
             if self.method == "HEAD":
                 page.body = ""
