@@ -14,11 +14,12 @@ from __future__ import annotations
 import re
 from collections.abc import Collection, Sequence
 from html import escape
-from urllib.parse import parse_qs, quote, urlsplit, urlunsplit
+from urllib.parse import parse_qs, quote, urlsplit
 
 from local.mint_login_token import mint
 from local.pages import html_reply
 from local.server import Reply, Request
+from sso_bridge.redirects import with_query_param
 
 __all__ = ["LOGIN_PATH", "DemoPlatform", "local_return_to"]
 
@@ -41,13 +42,6 @@ def local_return_to(raw: str | None, ports: Collection[int]) -> str | None:
     if parts.scheme != "http" or "@" in parts.netloc or parts.hostname not in _LOCAL_HOSTS or port not in ports:
         return None
     return raw
-
-
-def _with_token(url: str, token: str) -> str:
-    parts = urlsplit(url)
-    pair = f"login_token={quote(token, safe='')}"
-    query = f"{parts.query}&{pair}" if parts.query else pair
-    return urlunsplit((parts.scheme, parts.netloc, parts.path, query, parts.fragment))
 
 
 class DemoPlatform:
@@ -119,7 +113,7 @@ class DemoPlatform:
         location = return_to
         if with_token:
             token = mint(email, self._audiences, self._key, name=name[:200] or None, ttl=TOKEN_TTL)
-            location = _with_token(return_to, token)
+            location = with_query_param(return_to, "login_token", token)
         return Reply(302, [("Location", location), ("Cache-Control", "no-store"), ("Referrer-Policy", "no-referrer")])
 
     @staticmethod

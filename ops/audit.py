@@ -28,6 +28,7 @@ import boto3
 from boto3.dynamodb.types import TypeDeserializer
 
 from ops.target import EXIT_TARGET, TargetError, add_target_arguments, aws_errors, resolve
+from sso_bridge.jti_store import EMAIL_INDEX
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
@@ -35,7 +36,6 @@ if TYPE_CHECKING:
 
 __all__ = ["COLUMNS", "by_email", "by_jti", "main", "render_table"]
 
-EMAIL_INDEX = "by-email"  # sso_bridge.jti_store.EMAIL_INDEX
 COLUMNS = (
     "issued_at",
     "jti",

@@ -14,14 +14,13 @@ pays for it, and nothing touches AWS at import.
 from __future__ import annotations
 
 import secrets
-import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+from .dynamodb import LazyDynamoDBClient
 from .errors import DependencyUnavailable
 
 if TYPE_CHECKING:
@@ -73,16 +72,11 @@ class JtiStore:
     def __init__(self, table_name: str, *, retention_days: int, client: DynamoDBClient | None = None) -> None:
         self.table_name = table_name
         self.retention_seconds = retention_days * 86400
-        self._client = client
-        self._lock = threading.Lock()
+        self._client = LazyDynamoDBClient(_CLIENT_CONFIG, client)
 
     @property
     def client(self) -> DynamoDBClient:
-        # Creating clients is not thread-safe in boto3; using one is.
-        with self._lock:
-            if self._client is None:
-                self._client = boto3.session.Session().client("dynamodb", config=_CLIENT_CONFIG)
-            return self._client
+        return self._client()
 
     def item(self, jti: str, record: IssueRecord) -> dict[str, AttributeValueTypeDef]:
         item: dict[str, AttributeValueTypeDef] = {

@@ -13,14 +13,13 @@ Records hold what an auditor needs and nothing secret: never the token, never a 
 from __future__ import annotations
 
 import enum
-import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+from .dynamodb import LazyDynamoDBClient
 from .errors import DependencyUnavailable
 from .settings import LINK_TTL_MAX
 
@@ -69,16 +68,11 @@ class LinkStore:
     def __init__(self, spent_table: str, revocations_table: str, *, client: DynamoDBClient | None = None) -> None:
         self.spent_table = spent_table
         self.revocations_table = revocations_table
-        self._client = client
-        self._lock = threading.Lock()
+        self._client = LazyDynamoDBClient(_CLIENT_CONFIG, client)
 
     @property
     def client(self) -> DynamoDBClient:
-        # Made on first use: an interactive login never pays for it. Creating clients is not thread-safe.
-        with self._lock:
-            if self._client is None:
-                self._client = boto3.session.Session().client("dynamodb", config=_CLIENT_CONFIG)
-            return self._client
+        return self._client()
 
     def state(self, *, jti: str, email: str, issued_at: int) -> LinkState:
         """Read-only, for the confirmation page: a spent or withdrawn link goes straight to sign-in."""
