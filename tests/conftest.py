@@ -16,7 +16,6 @@ from types import ModuleType
 from typing import Any
 
 import pytest
-from aws_lambda_powertools.utilities import parameters
 
 from tests.helpers import (
     HAPPYFOX_ACCOUNT_URL,
@@ -56,13 +55,6 @@ BASE_ENV = {
 for _name in ("AWS_PROFILE", "AWS_ENDPOINT_URL"):
     os.environ.pop(_name, None)
 os.environ.update(BASE_ENV)
-
-
-@pytest.fixture(autouse=True)
-def _fresh_parameter_cache() -> Iterator[None]:
-    parameters.clear_caches()
-    yield
-    parameters.clear_caches()
 
 
 @pytest.fixture

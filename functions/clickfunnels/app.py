@@ -17,14 +17,13 @@ from urllib.parse import quote
 
 import jwt
 from aws_lambda_powertools import Logger, Metrics, Tracer
-from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
+from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from sso_bridge.flow import SIGN_IN_METHODS, SignIn
+from sso_bridge.flow import SIGN_IN_METHODS, SignIn, new_app
 from sso_bridge.redirects import MAX_URL_LENGTH, allowed_url
 from sso_bridge.request import Query
-from sso_bridge.secrets import get_signing_key
 from sso_bridge.settings import CommonSettings, env_hostname, env_hostnames, env_int, env_str
 
 AUDIENCE = "clickfunnels"
@@ -53,7 +52,7 @@ class Settings:
 # Read once per container; a bad variable stops the cold start with its name.
 settings = Settings.from_env(os.environ)
 
-app = APIGatewayHttpResolver()
+app = new_app()
 logger = Logger()
 tracer = Tracer()
 metrics = Metrics()
@@ -86,7 +85,7 @@ def sso() -> Response[str]:
     # The platform's signed claim outranks the link's parameter.
     redirect_to = allowed_url(user.redirect_to, settings.redirect_hosts) if user.redirect_to else link_target
 
-    key = get_signing_key(settings.secret_id, max_age=settings.common.secrets_max_age)
+    key = flow.vendor_key(settings.secret_id)
     token = mint_token(user.email, key, redirect_to=redirect_to, now=int(time.time()))
     flow.issued(user)
     location = (

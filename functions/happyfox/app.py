@@ -21,18 +21,17 @@ from urllib.parse import urlsplit
 
 import jwt
 from aws_lambda_powertools import Logger, Metrics, Tracer
-from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
+from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from sso_bridge.errors import ConfigurationError, RedirectNotAllowed
-from sso_bridge.flow import SIGN_IN_METHODS, SignIn
+from sso_bridge.flow import SIGN_IN_METHODS, SignIn, new_app
 from sso_bridge.jti_store import IssueRecord, JtiStore
 from sso_bridge.login_token import LoginIdentity
 from sso_bridge.redirects import allowed_url
 from sso_bridge.request import Query
 from sso_bridge.responses import page_response, redirect_response
-from sso_bridge.secrets import get_signing_key
 from sso_bridge.settings import CommonSettings, env_int, env_str, env_url
 
 AUDIENCE = "happyfox"
@@ -84,7 +83,7 @@ settings = Settings.from_env(os.environ)
 # No AWS call here: the store makes its client on the first token it records.
 jti_store = JtiStore(settings.table_name, retention_days=settings.retention_days)
 
-app = APIGatewayHttpResolver()
+app = new_app()
 logger = Logger()
 tracer = Tracer()
 metrics = Metrics()
@@ -107,7 +106,7 @@ def login() -> Response[str]:
     query = Query(app.current_event.raw_query_string)
     user = flow.identify(query)
     # HappyFox's JWT has no deep-link claim, so a login token's redirect_to has nowhere to go.
-    key = get_signing_key(settings.secret_id, max_age=settings.common.secrets_max_age)
+    key = flow.vendor_key(settings.secret_id)
 
     now = int(time.time())
     name = display_name(user)

@@ -18,24 +18,25 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 import jwt
 from aws_lambda_powertools import Logger, Metrics, Tracer
-from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
+from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from sso_bridge.errors import BadRequest, BridgeError, ConfigurationError
-from sso_bridge.flow import SIGN_IN_METHODS, SignIn
+from sso_bridge.errors import BadRequest, BridgeError, ConfigurationError, RedirectNotAllowed
+from sso_bridge.flow import SIGN_IN_METHODS, SignIn, new_app
 from sso_bridge.redirects import MAX_URL_LENGTH, allowed_url, with_query_param
 from sso_bridge.request import Query
-from sso_bridge.secrets import get_signing_key
 from sso_bridge.settings import CommonSettings, env_hostnames, env_str, env_url
 
 AUDIENCE = "kustomer"
 DEFAULT_BRAND = "default"
 BRANDS_VARIABLE = "KUSTOMER_BRANDS"
+# What the bridge appends to kustomerRedirectUri; compared case-insensitively, as a portal might read it.
+TOKEN_PARAMETER = "externalToken"  # noqa: S105 - a parameter name, not a secret
 _BRAND_NAME = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?$")
 _BRAND_KEYS = frozenset({"secret_id", "redirect_hosts", "portal_url"})
 
@@ -56,6 +57,20 @@ class RedirectUriMissing(BadRequest):
         "The link has no kustomerRedirectUri, so we do not know which support portal to return you to. "
         "Please start again from the support portal's Log in button."
     )
+
+
+class RedirectUriCarriesToken(RedirectNotAllowed):
+    """A return address that already holds an ``externalToken``: with a second one appended, whoever wrote
+    the first would choose which session the portal opens."""
+
+    reason = "kustomer_redirect_uri_token"
+
+
+def _without_token_parameter(target: str) -> str:
+    names = {name.lower() for name, _ in parse_qsl(urlsplit(target).query, keep_blank_values=True)}
+    if TOKEN_PARAMETER.lower() in names:
+        raise RedirectUriCarriesToken()
+    return target
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,7 +161,7 @@ class Settings:
 # Read once per container; a bad variable stops the cold start with its name.
 settings = Settings.from_env(os.environ)
 
-app = APIGatewayHttpResolver()
+app = new_app()
 logger = Logger()
 tracer = Tracer()
 metrics = Metrics()
@@ -164,17 +179,17 @@ def sign_in(brand: Brand) -> Response[str]:
     # return_to. The destination is checked before the sign-in round trip, so a bad one fails at once.
     raw_target = query.get("kustomerRedirectUri", max_length=MAX_URL_LENGTH)
     if raw_target:
-        target = allowed_url(raw_target, brand.redirect_hosts)
+        target = _without_token_parameter(allowed_url(raw_target, brand.redirect_hosts))
     elif brand.portal_url:
         target = brand.portal_url
     else:
         raise RedirectUriMissing()
     user = flow.identify(query)
 
-    key = get_signing_key(brand.secret_id, max_age=settings.common.secrets_max_age)
+    key = flow.vendor_key(brand.secret_id)
     token = mint_token(user.email, key, now=int(time.time()))
     flow.issued(user, brand=brand.name)
-    return flow.redirect(with_query_param(target, "externalToken", token))
+    return flow.redirect(with_query_param(target, TOKEN_PARAMETER, token))
 
 
 # capture_response=False: the response carries a live token, which must not end up in traces.

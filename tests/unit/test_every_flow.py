@@ -115,3 +115,34 @@ def test_an_unknown_path_on_a_function_url_is_a_404_in_the_asked_format(
     assert response["headers"]["Content-Type"].startswith(content_type)
     if accept == "application/json":
         assert json.loads(response["body"])["error"] == "not_found"
+
+
+@pytest.mark.parametrize("switch", ["POWERTOOLS_DEV"])
+def test_debug_switches_never_print_the_event_or_the_vendor_redirect(
+    jti_table: Any,
+    load_function: Callable[..., ModuleType],
+    log_stream: Callable[[ModuleType], io.StringIO],
+    capsys: pytest.CaptureFixture[str],
+    switch: str,
+) -> None:
+    # Given an operator who turned on Powertools' debug output
+    for name, (event_name, query) in FLOWS.items():
+        module = load_function(name, **{switch: "true", "POWERTOOLS_LOG_LEVEL": "DEBUG"})
+        logs = log_stream(module)
+        login_token = make_login_token(aud=name)
+        forged = make_login_token(aud=name, key="attacker-key-0123456789abcdef0123456789")
+
+        # When a user signs in, and someone tries a forged token
+        signed_in = invoke(module, event_name, with_token(query, login_token))
+        refused = invoke(module, event_name, with_token(query, forged))
+
+        # Then the responses are the usual ones, and nothing printed or logged holds a token or the query
+        assert signed_in["statusCode"] == 302
+        assert refused["statusCode"] == 401
+        printed = capsys.readouterr()
+        output = printed.out + printed.err + logs.getvalue()
+        location = signed_in["headers"]["Location"]
+        for secret in (login_token, forged, location, urlsplit(location).query, "login_token="):
+            assert secret not in output, (name, secret[:20])
+        for part in (login_token.rsplit(".", 1)[0], forged.rsplit(".", 1)[0]):
+            assert part not in output

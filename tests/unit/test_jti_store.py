@@ -14,7 +14,7 @@ import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError
 from botocore.stub import Stubber
 
-from sso_bridge import jti_store
+from sso_bridge import clients, jti_store
 from sso_bridge.errors import DependencyUnavailable
 from sso_bridge.jti_store import IssueRecord, JtiStore
 from tests.helpers import JTI_TABLE_NAME
@@ -182,6 +182,7 @@ def test_client_is_made_once_on_first_use(monkeypatch: pytest.MonkeyPatch, jti_t
             return super().client(*args, **kwargs)
 
     monkeypatch.setattr(boto3.session, "Session", CountingSession)
+    monkeypatch.setattr(clients, "_session", None)  # the layer's one session, made again with the counter
     store = JtiStore(JTI_TABLE_NAME, retention_days=90)
     assert made == []
     store.issue(RECORD)

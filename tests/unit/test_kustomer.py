@@ -358,6 +358,33 @@ def test_hostile_raw_queries_are_refused(kustomer: ModuleType, raw_query: str) -
     assert "Location" not in response["headers"]
 
 
+# A return address that already carries externalToken: with ours appended the portal would see two, and the
+# attacker's (their own session) could be the one it reads.
+PLANTED_TOKENS = {
+    "plain": f"https://{P}/login?externalToken=attacker.jwt.value",
+    "empty": f"https://{P}/login?externalToken=",
+    "bare": f"https://{P}/login?externalToken",
+    "among others": f"https://{P}/login?a=1&externalToken=x&b=2",
+    "other case": f"https://{P}/login?EXTERNALTOKEN=x",
+    "percent-encoded name": f"https://{P}/login?external%54oken=x",
+}
+
+
+@pytest.mark.parametrize("uri", PLANTED_TOKENS.values(), ids=PLANTED_TOKENS.keys())
+def test_a_redirect_uri_that_already_carries_an_external_token_is_refused(kustomer: ModuleType, uri: str) -> None:
+    response = invoke(kustomer, kustomer_query(uri, token=make_login_token(aud="kustomer")))
+    assert response["statusCode"] == 400
+    assert "Location" not in response["headers"]
+    assert "attacker" not in response["body"]
+
+
+def test_a_redirect_uri_with_a_look_alike_parameter_is_followed(kustomer: ModuleType) -> None:
+    uri = f"https://{P}/login?externalTokenHint=x&myexternalToken=y"
+    response = invoke(kustomer, kustomer_query(uri, token=make_login_token(aud="kustomer")))
+    assert response["statusCode"] == 302
+    assert kustomer_claims(response["headers"]["Location"])["email"]
+
+
 # --- hostile login tokens ---------------------------------------------------------------------------------
 
 

@@ -10,6 +10,7 @@ import pytest
 from botocore.exceptions import ClientError
 from botocore.stub import Stubber
 
+from sso_bridge import clients
 from sso_bridge.errors import DependencyUnavailable
 from sso_bridge.link_store import REVOCATION_LIFETIME, LinkSpend, LinkState, LinkStore
 from tests.helpers import LINK_REVOCATIONS_TABLE_NAME, SPENT_LINKS_TABLE_NAME
@@ -187,6 +188,7 @@ def test_the_client_is_made_on_first_use(monkeypatch: pytest.MonkeyPatch, link_t
             return super().client(*args, **kwargs)
 
     monkeypatch.setattr(boto3.session, "Session", CountingSession)
+    monkeypatch.setattr(clients, "_session", None)  # the layer's one session, made again with the counter
     store = LinkStore(SPENT_LINKS_TABLE_NAME, LINK_REVOCATIONS_TABLE_NAME)
     assert made == []
     store.spend(a_spend())

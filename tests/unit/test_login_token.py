@@ -180,3 +180,146 @@ def test_an_expired_link_asks_to_sign_in() -> None:
     with pytest.raises(LoginRequired) as caught:
         verify(make_link(issued=int(time.time()) - 8 * DAY, lifetime=LINK_MAX_TTL))
     assert caught.value.reason == "login_token_expired"
+
+
+def hand_made_raw(header: bytes, payload: dict[str, Any], key: str = LOGIN_TOKEN_KEY) -> str:
+    """A token whose header is any bytes at all, correctly signed: only the header's shape is wrong."""
+    signing_input = f"{b64(header)}.{b64(json.dumps(payload).encode())}"
+    signature = hmac.new(key.encode(), signing_input.encode(), hashlib.sha256).digest()
+    return f"{signing_input}.{b64(signature)}"
+
+
+# Header shapes PyJWT refuses: each was a 500 while the header was read before decoding.
+ODD_HEADERS: dict[str, bytes] = {
+    "kid as a number": b'{"alg":"HS256","kid":5}',
+    "kid as an object": b'{"alg":"HS256","kid":{"a":1}}',
+    "crit naming a claim": b'{"alg":"HS256","crit":["exp"]}',
+    "crit as text": b'{"alg":"HS256","crit":"exp"}',
+    "crit empty": b'{"alg":"HS256","crit":[]}',
+    "header a list": b'["HS256"]',
+    "header a string": b'"HS256"',
+    "header null": b"null",
+    "header a number": b"256",
+    "alg a list": b'{"alg":["HS256"]}',
+    "alg null": b'{"alg":null}',
+    "alg missing": b'{"typ":"JWT"}',
+    "b64 false": b'{"alg":"HS256","b64":false,"crit":["b64"]}',
+    "header not UTF-8": b'{"alg":"HS256","x":"\xff"}',
+    "header with duplicate alg": b'{"alg":"none","alg":"HS256","kid":[]}',
+}
+
+
+@pytest.mark.parametrize("header", ODD_HEADERS.values(), ids=ODD_HEADERS.keys())
+def test_odd_headers_are_refused_as_bad_tokens(header: bytes) -> None:
+    with pytest.raises(BridgeError) as caught:
+        verify(hand_made_raw(header, valid_payload()))
+    assert caught.value.status in (400, 401)
+
+
+@pytest.mark.parametrize("header", ODD_HEADERS.values(), ids=ODD_HEADERS.keys())
+def test_odd_headers_are_refused_before_any_key_is_needed(header: bytes) -> None:
+    """Even with a key that would verify, a header PyJWT refuses wins; a broken key source is never reached."""
+
+    def keys() -> Any:
+        yield LOGIN_TOKEN_KEY
+        raise AssertionError("the previous key was asked for")
+
+    with pytest.raises(BridgeError):
+        verify_login_token(
+            hand_made_raw(header, valid_payload()),
+            keys=keys(),
+            audience="clickfunnels",
+            max_ttl=MAX_TTL,
+            link_max_ttl=LINK_MAX_TTL,
+            leeway=30,
+        )
+
+
+def test_an_unknown_header_field_is_not_trusted_but_not_refused() -> None:
+    # jku/x5u point at keys elsewhere: ignored, the signature is checked with our key only.
+    token = hand_made({"alg": "HS256", "jku": "https://attacker.example/keys", "kid": "attacker"}, valid_payload())
+    assert verify(token).email == "a@example.com"
+    forged = hand_made({"alg": "HS256", "jku": "https://attacker.example/keys"}, valid_payload(), key="a" * 40)
+    with pytest.raises(InvalidLoginToken):
+        verify(forged)
+
+
+# Characters that must never pass, each by its Unicode category; the lists are examples, the rule is the category.
+HIDDEN = {
+    "NUL (Cc)": "\x00",
+    "DEL (Cc)": "\x7f",
+    "C1 NEL (Cc)": "\x85",
+    "C1 CSI (Cc)": "\x9b",
+    "right-to-left override (Cf)": "\u202e",
+    "left-to-right isolate (Cf)": "\u2066",
+    "pop directional isolate (Cf)": "\u2069",
+    "zero-width space (Cf)": "\u200b",
+    "zero-width joiner (Cf)": "\u200d",
+    "byte order mark (Cf)": "\ufeff",
+    "soft hyphen (Cf)": "\u00ad",
+    "line separator (Zl)": "\u2028",
+    "paragraph separator (Zp)": "\u2029",
+    "private use (Co)": "\ue000",
+    "unassigned (Cn)": "\u0378",
+    "lone surrogate (Cs)": "\udcff",
+}
+
+
+@pytest.mark.parametrize("char", HIDDEN.values(), ids=HIDDEN.keys())
+def test_hidden_characters_in_a_name_are_refused(char: str) -> None:
+    with pytest.raises(InvalidLoginToken):
+        verify(hand_made({"alg": "HS256"}, valid_payload(name=f"Jane{char}Doe")))
+
+
+@pytest.mark.parametrize("char", HIDDEN.values(), ids=HIDDEN.keys())
+def test_hidden_characters_in_an_email_local_part_are_refused(char: str) -> None:
+    with pytest.raises(BadRequest):
+        verify(hand_made({"alg": "HS256"}, valid_payload(email=f"jane{char}doe@example.com")))
+
+
+@pytest.mark.parametrize("char", HIDDEN.values(), ids=HIDDEN.keys())
+def test_hidden_characters_in_a_jti_are_refused(char: str) -> None:
+    with pytest.raises(InvalidLoginToken):
+        verify(hand_made({"alg": "HS256"}, valid_payload(jti=f"login-{char}-0123456789abcdef")))
+
+
+# Letters that re.IGNORECASE folds into ASCII: each domain would pass as its ASCII look-alike.
+FOLDING = {
+    "Kelvin sign": "example.\u212aom",  # K
+    "long s": "example.\u017fe",  # s
+    "dotted capital I": "\u0130nfo.example.com",  # i
+    "dotless i": "\u0131nfo.example.com",  # i
+    "fullwidth letters": "\uff45xample.com",
+    "Cyrillic a": "ex\u0430mple.com",
+    "U-label": "b\u00fccher.example",
+}
+
+
+@pytest.mark.parametrize("domain", FOLDING.values(), ids=FOLDING.keys())
+def test_non_ascii_domains_are_refused(domain: str) -> None:
+    with pytest.raises(BadRequest):
+        verify(make_login_token(email=f"jane@{domain}"))
+
+
+@pytest.mark.parametrize(
+    "email",
+    [
+        "jane@xn--bcher-kva.example",  # an IDNA A-label
+        "zo\u00eb@example.com",  # a non-ASCII local part (RFC 6531)
+        "o'brien+news@example.co.uk",
+        "a`b@example.com",  # legal in a local part; the make targets never run it
+        "J.Doe@Example.COM",
+    ],
+)
+def test_real_addresses_still_pass(email: str) -> None:
+    assert verify(make_login_token(email=email)).email == email
+
+
+def test_names_in_any_script_still_pass() -> None:
+    for name in [
+        "Zo\u00eb \u00c5ngstr\u00f6m",
+        "\u5c71\u7530 \u592a\u90ce",
+        "\u0645\u062d\u0645\u062f",
+        "Ana-Mar\u00eda O'Neil",
+    ]:
+        assert verify(make_login_token(name=name)).name == name

@@ -12,7 +12,6 @@ HEAD with an interactive token gets the same page's status and no token either.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
@@ -25,15 +24,24 @@ from .link_store import LinkSpend, LinkState, LinkStore
 from .login_token import MAX_TOKEN_LENGTH, LoginIdentity, verify_login_token
 from .request import Query, login_redirect_url, request_url
 from .responses import confirmation_page, error_response, page_response, redirect_response, wants_json
-from .secrets import get_previous_signing_key, get_signing_key
+from .secrets import KeyCache
 from .settings import CommonSettings
 
-__all__ = ["SIGN_IN_METHODS", "ConfirmationRequired", "SignIn", "count"]
+__all__ = ["SIGN_IN_METHODS", "ConfirmationRequired", "SignIn", "count", "new_app"]
 
 # Every sign-in route answers these: GET and HEAD for people and scanners, POST for a link's button.
 SIGN_IN_METHODS = ["GET", "HEAD", "POST"]
 _NO_CAMPAIGN = "-"
 _REFUSED_LINK = {LinkState.SPENT: "link_spent", LinkState.REVOKED: "link_revoked"}
+
+
+def new_app() -> APIGatewayHttpResolver:
+    """The event resolver, with its debug mode off whatever ``POWERTOOLS_DEV`` says.
+
+    In debug mode Powertools prints every event (query string and login token included) and every response
+    (a vendor token in ``Location``), and lets exceptions through as 500s. Our own logs say what happened.
+    """
+    return APIGatewayHttpResolver(debug=False)
 
 
 class ConfirmationRequired(Exception):
@@ -66,6 +74,7 @@ class SignIn:
         logger: Logger,
         metrics: Metrics,
         links: LinkStore | None = None,
+        keys: KeyCache | None = None,
     ) -> None:
         self.app = app
         self.settings = settings
@@ -74,6 +83,11 @@ class SignIn:
         self.metrics = metrics
         # No AWS call here: the store makes its client on the first link it sees.
         self.links = links or LinkStore(settings.spent_links_table, settings.link_revocations_table)
+        self.keys = keys or KeyCache(
+            max_age=settings.secrets_max_age,
+            max_stale=settings.secrets_max_stale,
+            previous_grace=settings.login_token_previous_key_grace,
+        )
         self._install_handlers()
 
     @property
@@ -88,7 +102,7 @@ class SignIn:
             raise LoginRequired("login_token_missing")
         user = verify_login_token(
             token,
-            keys=self._login_token_keys(),
+            keys=self.keys.login_token_keys(self.settings.login_token_secret_id),
             audience=self.audience,
             max_ttl=self.settings.login_token_max_ttl,
             link_max_ttl=self.settings.link_token_max_ttl,
@@ -115,13 +129,9 @@ class SignIn:
         extra = {"outcome": "issued", "kind": str(user.kind), "login_jti": user.jti, "vendor": self.audience}
         self.logger.info("token issued", extra={**extra, **fields})
 
-    def _login_token_keys(self) -> Iterator[str]:
-        """The current key, then, only if a signature fails with it, the previous one (rotation overlap)."""
-        settings = self.settings
-        yield get_signing_key(settings.login_token_secret_id, max_age=settings.secrets_max_age)
-        previous = get_previous_signing_key(settings.login_token_secret_id, max_age=settings.secrets_max_age)
-        if previous is not None:
-            yield previous
+    def vendor_key(self, secret_id: str) -> str:
+        """The vendor's signing key (cached); an outage is a 503, never a token."""
+        return self.keys.vendor_key(secret_id)
 
     def _refuse_if_used(self, state: LinkState) -> None:
         # Spent, or withdrawn: the normal sign-in round trip, so the owner still gets in and a forwardee does not.

@@ -17,10 +17,9 @@ import secrets
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from .dynamodb import LazyDynamoDBClient
+from . import clients
 from .errors import DependencyUnavailable
 
 if TYPE_CHECKING:
@@ -41,8 +40,6 @@ JTI_BYTES = 16  # 128 bits
 MAX_DRAWS = 3
 MAX_USER_AGENT_LENGTH = 512
 EMAIL_INDEX = "by-email"
-# Fail fast inside the function's 10 s timeout; standard retries absorb a throttling blip.
-_CLIENT_CONFIG = Config(connect_timeout=2, read_timeout=3, retries={"mode": "standard", "max_attempts": 3})
 _COLLISION = "ConditionalCheckFailedException"
 
 
@@ -72,7 +69,7 @@ class JtiStore:
     def __init__(self, table_name: str, *, retention_days: int, client: DynamoDBClient | None = None) -> None:
         self.table_name = table_name
         self.retention_seconds = retention_days * 86400
-        self._client = LazyDynamoDBClient(_CLIENT_CONFIG, client)
+        self._client = clients.dynamodb(client)
 
     @property
     def client(self) -> DynamoDBClient:

@@ -16,10 +16,9 @@ import enum
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from .dynamodb import LazyDynamoDBClient
+from . import clients
 from .errors import DependencyUnavailable
 from .settings import LINK_TTL_MAX
 
@@ -32,9 +31,6 @@ __all__ = ["REVOCATION_LIFETIME", "LinkSpend", "LinkState", "LinkStore"]
 # A revocation must outlive every link issued before it: the longest a link may live, and a day of slack.
 REVOCATION_LIFETIME = LINK_TTL_MAX + 86400
 MAX_USER_AGENT_LENGTH = 512
-# Fail within the function's 10 s timeout even when DynamoDB hangs (2 attempts of at most 3 s), so the user
-# gets a 503 page rather than Lambda's timeout; one retry absorbs a throttling blip.
-_CLIENT_CONFIG = Config(connect_timeout=1, read_timeout=2, retries={"mode": "standard", "max_attempts": 2})
 _FAILED = "ConditionalCheckFailed"
 # Another transaction on the same item is in flight: another click spending this link, or a revocation.
 _CONFLICT = "TransactionConflict"
@@ -68,7 +64,7 @@ class LinkStore:
     def __init__(self, spent_table: str, revocations_table: str, *, client: DynamoDBClient | None = None) -> None:
         self.spent_table = spent_table
         self.revocations_table = revocations_table
-        self._client = LazyDynamoDBClient(_CLIENT_CONFIG, client)
+        self._client = clients.dynamodb(client)
 
     @property
     def client(self) -> DynamoDBClient:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import enum
 import re
 import time
+import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -37,6 +38,7 @@ __all__ = [
     "check_campaign",
     "check_email",
     "check_name",
+    "has_hidden_characters",
     "verify_login_token",
 ]
 
@@ -47,9 +49,16 @@ MAX_JTI_LENGTH = 128
 MAX_CAMPAIGN_LENGTH = 64
 LINK_USE = "link"
 _REQUIRED = ["email", "aud", "iat", "exp"]
-# One @, no spaces, quotes, angle brackets or control characters; a dot in the domain.
-_EMAIL = re.compile(r"^[^\s@\"<>()\[\]\\,;:]+@[a-z0-9-]+(\.[a-z0-9-]+)+$", re.IGNORECASE)
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# The domain is ASCII (IDNA A-labels, xn--, are ASCII): re.ASCII, because IGNORECASE alone folds the Kelvin
+# sign into k, long s into s and dotted or dotless I into i, and an audit by email would then miss the address.
+_EMAIL_DOMAIN = re.compile(r"^[a-z0-9-]+(\.[a-z0-9-]+)+$", re.IGNORECASE | re.ASCII)
+# The local part: no spaces, quotes, angle brackets, brackets, separators or second @ (and no hidden
+# characters, checked by category below).
+_EMAIL_LOCAL = re.compile(r"^[^\s@\"<>()\[\]\\,;:]+$")
+# Characters that have no business in an email, a name or an id: controls (C0, C1), format characters (bidi
+# overrides and isolates, zero-width), line and paragraph separators, private use, unassigned, surrogates.
+# Decided by category, so a character the next Unicode version adds is judged the same way.
+_HIDDEN_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp", "Co", "Cn", "Cs"})
 # A link's jti is a DynamoDB key and a log field: plain characters, long enough to be unguessable.
 _LINK_JTI = re.compile(r"^[A-Za-z0-9_-]{16,128}$", re.ASCII)
 # A campaign becomes a CloudWatch dimension value: printable ASCII, starting with a letter or digit.
@@ -85,9 +94,16 @@ def _optional_text(claims: dict[str, object], claim: str, limit: int) -> str | N
         raise InvalidLoginToken("claim_type", detail=claim)
     if len(value) > limit:
         raise MalformedLoginToken("claim_too_long", detail=claim)
-    if _CONTROL.search(value):
+    if has_hidden_characters(value):
         raise InvalidLoginToken("claim_characters", detail=claim)
     return value.strip() or None
+
+
+def has_hidden_characters(value: str) -> bool:
+    """True when ``value`` holds a character of a hidden category (controls, bidi, zero-width, ...)."""
+    if value.isascii():
+        return not value.isprintable()  # the fast path: in ASCII only controls are unprintable
+    return any(unicodedata.category(char) in _HIDDEN_CATEGORIES for char in value)
 
 
 def check_email(value: object) -> str:
@@ -96,7 +112,10 @@ def check_email(value: object) -> str:
         raise InvalidLoginToken("email_type")
     if len(value) > MAX_EMAIL_LENGTH:
         raise MalformedLoginToken("email_too_long")
-    if not _EMAIL.fullmatch(value):
+    local, at, domain = value.rpartition("@")
+    if not at or not _EMAIL_LOCAL.fullmatch(local) or not _EMAIL_DOMAIN.fullmatch(domain):
+        raise MalformedLoginToken("email_invalid")
+    if has_hidden_characters(local):
         raise MalformedLoginToken("email_invalid")
     return value
 
@@ -144,12 +163,8 @@ def verify_login_token(
         raise LoginRequired("login_token_missing")
     if len(token) > MAX_TOKEN_LENGTH:
         raise InputTooLarge("login_token_too_long", detail=f"{len(token)} characters")
-    try:
-        header = jwt.get_unverified_header(token)
-    except jwt.DecodeError as exc:
-        raise MalformedLoginToken("login_token_malformed") from exc
-    if header.get("alg") != "HS256":
-        raise InvalidLoginToken("login_token_alg", detail=str(header.get("alg"))[:20])
+    # Nothing is read from the header before PyJWT has checked it: it refuses any algorithm but HS256, a
+    # non-object header, a non-string kid and any crit extension (RFC 7515 §4.1.11) before the signature.
     claims: dict[str, Any] | None = None
     for key in keys:
         try:
@@ -169,9 +184,11 @@ def verify_login_token(
             raise WrongAudience() from exc
         except jwt.MissingRequiredClaimError as exc:
             raise InvalidLoginToken("login_token_claims", detail=exc.claim) from exc
+        except jwt.InvalidAlgorithmError as exc:
+            raise InvalidLoginToken("login_token_alg") from exc
         except jwt.DecodeError as exc:
             raise MalformedLoginToken("login_token_malformed") from exc
-        except jwt.InvalidTokenError as exc:  # immature, bad iat/exp types, ...
+        except jwt.PyJWTError as exc:  # immature, bad iat/exp types, odd headers (kid, crit), ...
             raise InvalidLoginToken("login_token_invalid", detail=type(exc).__name__) from exc
         break
     if claims is None:

@@ -1,78 +1,173 @@
-"""Signing keys from Secrets Manager, through Powertools Parameters' in-memory cache.
+"""Signing keys from Secrets Manager, cached per container: one fetch per ``max_age``, not one per click.
 
-One fetch per container per ``max_age``, not one per click. The SecretString is the key itself.
+The SecretString is the key itself. Powertools Parameters did this job before; it was replaced by this small
+cache because the bridge needs two things it does not give: the version's ``CreatedDate`` (the previous
+login-token key is accepted only for a grace period after the current one was created) and a cached key that
+keeps serving while Secrets Manager is down (an outage should sign nobody out).
 
-The version before the current one (Secrets Manager's ``AWSPREVIOUS`` label, set by every
-``put-secret-value``) is there for rotation: a login token signed with the old key stays valid while the
-platform moves to the new one. It is fetched only when a signature fails with the current key, and its
-absence is cached like a value, so forged tokens do not each cost a fetch.
+- A key older than ``max_age`` is fetched again. If that fails, the cached key keeps serving until it is
+  ``max_age + max_stale`` old, and Secrets Manager is tried again only every ``ERROR_RETRY_SECONDS``, so an
+  outage neither signs people out nor makes every request wait for a timeout.
+- The previous login-token key (``AWSPREVIOUS``) is fetched only when a signature fails with the current one,
+  and only within the grace period. Its absence is cached like a value and a failure for
+  ``ERROR_RETRY_SECONDS``: a flood of forged tokens never becomes a flood of Secrets Manager calls.
+- An operator who presumes the old key leaked removes the ``AWSPREVIOUS`` label (``make rotate-login-key
+  EMERGENCY=1``); then no previous key exists once the cache expires.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING
 
 from aws_lambda_powertools import Logger
-from aws_lambda_powertools.utilities import parameters
-from aws_lambda_powertools.utilities.parameters.constants import DEFAULT_PROVIDERS
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
+from . import clients
 from .errors import DependencyUnavailable
 
-__all__ = ["MIN_KEY_BYTES", "PLACEHOLDER_PREFIX", "get_previous_signing_key", "get_signing_key"]
+if TYPE_CHECKING:
+    from mypy_boto3_secretsmanager.client import SecretsManagerClient
 
+__all__ = ["ERROR_RETRY_SECONDS", "MIN_KEY_BYTES", "PLACEHOLDER_PREFIX", "KeyCache", "SecretVersion"]
+
+# RFC 7518 §3.2: an HS256 key is at least 256 bits.
 MIN_KEY_BYTES = 32
 # The template seeds vendor secrets with this until the operator puts the real key.
 PLACEHOLDER_PREFIX = "REPLACE_ME"
+ERROR_RETRY_SECONDS = 5
+CURRENT, PREVIOUS = "AWSCURRENT", "AWSPREVIOUS"
 
 _log = Logger(child=True)
-_warned_short: set[str] = set()
 
 
-_PREVIOUS_STAGE = "AWSPREVIOUS"
-# Registered beside Powertools' own providers, so parameters.clear_caches() resets it too.
-_PREVIOUS_PROVIDER = "sso_bridge_previous_secrets"
+@dataclass(frozen=True, slots=True)
+class SecretVersion:
+    value: str
+    created_at: float  # epoch seconds; 0 when Secrets Manager did not say
 
 
-class _PreviousVersions(parameters.SecretsProvider):
-    """``AWSPREVIOUS`` of each secret; "" (cached like any value) when the secret has no previous version."""
+@dataclass(slots=True)
+class _Entry:
+    version: SecretVersion | None = None  # None with fetched_at set: no such version (no AWSPREVIOUS)
+    fetched_at: float | None = None
+    failed_at: float | None = None
+    failure: tuple[str, str] | None = None  # (reason, detail) of the last failed fetch
 
-    def _get(self, name: str, **sdk_options: Any) -> str | bytes:
-        try:
-            value: str | bytes = super()._get(name, VersionStage=_PREVIOUS_STAGE, **sdk_options)
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
-                return ""
-            raise
+
+class KeyCache:
+    """The keys one function signs and verifies with; safe to share between threads."""
+
+    def __init__(
+        self,
+        *,
+        max_age: int,
+        max_stale: int,
+        previous_grace: int,
+        client: SecretsManagerClient | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.max_age = max_age
+        self.max_stale = max_stale
+        self.previous_grace = previous_grace
+        self._client = clients.secretsmanager(client)
+        self._clock = clock  # cache ages
+        self._wall_clock = wall_clock  # the grace period, against the version's creation date
+        self._entries: dict[tuple[str, str], _Entry] = {}
+        self._lock = threading.Lock()
+        self._warned_short: set[str] = set()
+
+    def clear(self) -> None:
+        """Forget every key, as a new container would."""
+        with self._lock:
+            self._entries.clear()
+
+    def vendor_key(self, secret_id: str) -> str:
+        """The key a vendor gave us; a short one is the vendor's choice, so it is only warned about."""
+        version = self._get(secret_id, CURRENT)
+        value = _usable(version)
+        if value is None:
+            raise DependencyUnavailable("secret_not_set", detail=f"{secret_id} holds no key yet")
+        if len(value.encode()) < MIN_KEY_BYTES and secret_id not in self._warned_short:
+            self._warned_short.add(secret_id)
+            _log.warning("vendor key is shorter than %d bytes", MIN_KEY_BYTES, extra={"secret_id": secret_id})
         return value
 
+    def login_token_keys(self, secret_id: str) -> Iterator[str]:
+        """The current login-token key, then, only if the caller asks for more, the previous one within grace.
 
-def _fetch(secret_id: str, *, max_age: int, previous: bool) -> str | bytes | dict[str, Any] | None:
-    try:
-        if not previous:
-            return parameters.get_secret(secret_id, max_age=max_age)
-        if _PREVIOUS_PROVIDER not in DEFAULT_PROVIDERS:
-            DEFAULT_PROVIDERS[_PREVIOUS_PROVIDER] = _PreviousVersions()
-        return DEFAULT_PROVIDERS[_PREVIOUS_PROVIDER].get(secret_id, max_age=max_age)  # type: ignore[no-any-return]
-    except (parameters.exceptions.GetParameterError, parameters.exceptions.TransformParameterError) as exc:
-        cause = exc.__cause__ or exc.__context__
-        raise DependencyUnavailable("secret_unavailable", detail=f"{secret_id}: {type(cause).__name__}") from exc
+        Our own key is refused when short: anyone who could guess it could sign in as anybody.
+        """
+        current = self._get(secret_id, CURRENT)
+        value = _usable(current)
+        if value is None:
+            raise DependencyUnavailable("secret_not_set", detail=f"{secret_id} holds no key yet")
+        if len(value.encode()) < MIN_KEY_BYTES:
+            raise DependencyUnavailable(
+                "login_key_too_short", detail=f"{secret_id}: shorter than {MIN_KEY_BYTES} bytes, put a longer key"
+            )
+        yield value
+        assert current is not None  # _usable returned a value
+        if self._wall_clock() > current.created_at + self.previous_grace:
+            return  # the rotation is older than the grace period: the previous key is retired
+        previous = _usable(self._get(secret_id, PREVIOUS))
+        if previous is not None and len(previous.encode()) >= MIN_KEY_BYTES:
+            yield previous
+
+    def _get(self, secret_id: str, stage: str) -> SecretVersion | None:
+        now = self._clock()
+        with self._lock:
+            entry = self._entries.setdefault((secret_id, stage), _Entry())
+            if entry.fetched_at is not None and now - entry.fetched_at < self.max_age and entry.failure is None:
+                return entry.version
+            stale = entry.fetched_at is not None and now - entry.fetched_at < self.max_age + self.max_stale
+            if (
+                entry.failure is not None
+                and entry.failed_at is not None
+                and now - entry.failed_at < ERROR_RETRY_SECONDS
+            ):
+                if stale:
+                    return entry.version
+                raise DependencyUnavailable(entry.failure[0], detail=entry.failure[1])
+        # Fetched outside the lock: a slow Secrets Manager must not hold every other thread's cached keys.
+        try:
+            version = self._fetch(secret_id, stage)
+        except DependencyUnavailable as exc:
+            with self._lock:
+                entry.failed_at, entry.failure = now, (exc.reason, exc.detail)
+            if not stale:
+                raise
+            extra = {"secret_id": secret_id, "stage": stage, "detail": exc.detail}
+            _log.warning("serving a cached key while Secrets Manager fails", extra=extra)
+            return entry.version
+        with self._lock:
+            entry.version, entry.fetched_at, entry.failed_at, entry.failure = version, now, None, None
+        return version
+
+    def _fetch(self, secret_id: str, stage: str) -> SecretVersion | None:
+        try:
+            response = self._client().get_secret_value(SecretId=secret_id, VersionStage=stage)
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code", "")
+            if code == "ResourceNotFoundException" and stage == PREVIOUS:
+                return None  # never rotated, or the previous key was withdrawn
+            raise DependencyUnavailable("secret_unavailable", detail=f"{secret_id} {stage}: {code}") from exc
+        except BotoCoreError as exc:
+            raise DependencyUnavailable(
+                "secret_unavailable", detail=f"{secret_id} {stage}: {type(exc).__name__}"
+            ) from exc
+        created = response.get("CreatedDate")
+        created_at = created.timestamp() if isinstance(created, datetime) else 0.0
+        value = response.get("SecretString")
+        return SecretVersion(value=value if isinstance(value, str) else "", created_at=created_at)
 
 
-def get_previous_signing_key(secret_id: str, *, max_age: int) -> str | None:
-    """The key ``secret_id`` held before its current one, or ``None`` when there is none worth trying."""
-    value = _fetch(secret_id, max_age=max_age, previous=True)
-    if not isinstance(value, str) or not value or value.startswith(PLACEHOLDER_PREFIX):
+def _usable(version: SecretVersion | None) -> str | None:
+    if version is None or not version.value or version.value.startswith(PLACEHOLDER_PREFIX):
         return None
-    return value
-
-
-def get_signing_key(secret_id: str, *, max_age: int) -> str:
-    """Return the key stored in ``secret_id``; a fetch failure is an outage (503), never a token."""
-    value = _fetch(secret_id, max_age=max_age, previous=False)
-    if not isinstance(value, str) or not value or value.startswith(PLACEHOLDER_PREFIX):
-        raise DependencyUnavailable("secret_not_set", detail=f"{secret_id} holds no key yet")
-    if len(value.encode()) < MIN_KEY_BYTES and secret_id not in _warned_short:
-        _warned_short.add(secret_id)
-        _log.warning("signing key is shorter than %d bytes", MIN_KEY_BYTES, extra={"secret_id": secret_id})
-    return value
+    return version.value

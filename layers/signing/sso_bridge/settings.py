@@ -123,6 +123,8 @@ class CommonSettings:
     login_token_leeway: int
     platform_login_url: str
     secrets_max_age: int
+    secrets_max_stale: int
+    login_token_previous_key_grace: int
     referrer_policy: str
     nbf_backdate: int
     spent_links_table: str
@@ -132,15 +134,22 @@ class CommonSettings:
     @classmethod
     def from_env(cls, env: Mapping[str, str], *, portal_name: str = "the portal") -> CommonSettings:
         """``portal_name`` is the flow's default for ``PORTAL_NAME`` (shown on the email-link page)."""
+        link_token_max_ttl = env_int(env, "LINK_TOKEN_MAX_TTL", LINK_TTL_DEFAULT, minimum=300, maximum=LINK_TTL_MAX)
         return cls(
             login_token_secret_id=env_str(env, "LOGIN_TOKEN_SECRET_ID"),
             login_token_max_ttl=env_int(
                 env, "LOGIN_TOKEN_MAX_TTL", INTERACTIVE_TTL_DEFAULT, minimum=30, maximum=INTERACTIVE_TTL_MAX
             ),
-            link_token_max_ttl=env_int(env, "LINK_TOKEN_MAX_TTL", LINK_TTL_DEFAULT, minimum=300, maximum=LINK_TTL_MAX),
+            link_token_max_ttl=link_token_max_ttl,
             login_token_leeway=env_int(env, "LOGIN_TOKEN_LEEWAY", 30, minimum=0, maximum=300),
             platform_login_url=env_url(env, "PLATFORM_LOGIN_URL"),
             secrets_max_age=env_int(env, "SECRETS_MAX_AGE", 300, minimum=0, maximum=86400),
+            # How long a cached key keeps serving past its age while Secrets Manager fails.
+            secrets_max_stale=env_int(env, "SECRETS_MAX_STALE", 900, minimum=0, maximum=86400),
+            # Links signed just before a rotation live this long: by default the previous key lives as long.
+            login_token_previous_key_grace=env_int(
+                env, "LOGIN_TOKEN_PREVIOUS_KEY_GRACE", link_token_max_ttl, minimum=0, maximum=LINK_TTL_MAX
+            ),
             referrer_policy=env_referrer_policy(env, "REFERRER_POLICY"),
             nbf_backdate=env_int(env, "NBF_BACKDATE_SECONDS", 30, minimum=0, maximum=300),
             spent_links_table=env_str(env, "SPENT_LINKS_TABLE_NAME"),

@@ -1,0 +1,147 @@
+"""Dependency faults, as a user and an operator see them: a 503 page that says when to retry, no token.
+
+Each fault is raised where boto3 would raise it (the client the flow made), for every flow. The user gets a
+503 with ``Retry-After`` and no ``Location``; the operator gets one log line naming the reason and one
+``Refused`` metric with that reason. A DynamoDB that hangs instead of failing is in
+tests/integration/test_slow_dependencies.py (it needs a real socket).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Callable
+from types import ModuleType
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError, EndpointConnectionError, ReadTimeoutError
+
+from tests.helpers import SECRET_IDS, LambdaContext, load_event, make_login_token
+
+FLOWS = {
+    "clickfunnels": ("clickfunnels-sso-httpapi", ""),
+    "kustomer": ("kustomer-login-httpapi", "kustomerRedirectUri=https%3A%2F%2Fyourcompany.kustomer.help%2Flogin&"),
+    "happyfox": ("happyfox-login-httpapi", ""),
+}
+
+
+def client_error(code: str, operation: str) -> ClientError:
+    return ClientError({"Error": {"Code": code, "Message": "..."}}, operation)
+
+
+SECRETS_FAULTS = {
+    "unreachable": EndpointConnectionError(endpoint_url="https://secretsmanager.eu-west-1.amazonaws.com"),
+    "throttled": client_error("ThrottlingException", "GetSecretValue"),
+    "secret missing": client_error("ResourceNotFoundException", "GetSecretValue"),
+}
+DYNAMODB_FAULTS = {
+    "throttled": client_error("ThrottlingException", "PutItem"),
+    "over capacity": client_error("ProvisionedThroughputExceededException", "PutItem"),
+    "unreachable": EndpointConnectionError(endpoint_url="https://dynamodb.eu-west-1.amazonaws.com"),
+    "read timeout": ReadTimeoutError(endpoint_url="https://dynamodb.eu-west-1.amazonaws.com"),
+    "table missing": client_error("ResourceNotFoundException", "PutItem"),
+}
+
+
+@pytest.fixture(params=sorted(FLOWS))
+def flow(
+    request: pytest.FixtureRequest, jti_table: Any, link_tables: Any, load_function: Callable[..., ModuleType]
+) -> Any:
+    return request.param, load_function(request.param)
+
+
+def sign_in(module: ModuleType, name: str, token: str, *, method: str = "GET") -> dict[str, Any]:
+    event_name, query = FLOWS[name]
+    event = load_event(event_name, query=f"{query}login_token={token}")
+    event["requestContext"]["http"]["method"] = method
+    return module.lambda_handler(event, LambdaContext())  # type: ignore[no-any-return]
+
+
+def raise_from(module_client: Any, operation: str, fault: Exception, monkeypatch: pytest.MonkeyPatch) -> None:
+    def failing(**_: Any) -> Any:
+        raise fault
+
+    monkeypatch.setattr(module_client, operation, failing)
+
+
+def assert_outage(response: dict[str, Any], logs: str, stdout: str, reason: str) -> None:
+    # The user: a page that says to come back, and nothing to sign in with.
+    assert response["statusCode"] == 503
+    assert response["headers"]["Retry-After"].isdigit()
+    assert "Location" not in response["headers"]
+    assert "Temporarily unavailable" in response["body"]
+    # The operator: one line, one metric, both with the reason.
+    lines = [json.loads(line) for line in logs.splitlines() if line.strip()]
+    refused = [line for line in lines if line.get("outcome") == "refused"]
+    assert len(refused) == 1
+    assert refused[0]["reason"] == reason
+    assert refused[0]["level"] == "ERROR"
+    metrics = [json.loads(line) for line in stdout.splitlines() if line.startswith("{") and '"_aws"' in line]
+    counted = [m for m in metrics if "Refused" in m and m.get("reason") == reason]
+    assert len(counted) == 1
+
+
+@pytest.mark.parametrize("fault", SECRETS_FAULTS.values(), ids=SECRETS_FAULTS.keys())
+def test_secrets_manager_faults_are_a_503(
+    flow: Any,
+    fault: Exception,
+    monkeypatch: pytest.MonkeyPatch,
+    log_stream: Callable[[ModuleType], io.StringIO],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    name, module = flow
+    raise_from(module.flow.keys._client(), "get_secret_value", fault, monkeypatch)
+    logs = log_stream(module)
+    response = sign_in(module, name, make_login_token(aud=name))
+    assert_outage(response, logs.getvalue(), capsys.readouterr().out, "secret_unavailable")
+
+
+@pytest.mark.parametrize("stored", ["", "REPLACE_ME with the key from the vendor"], ids=["empty", "placeholder"])
+def test_a_vendor_secret_without_a_key_is_a_503(
+    flow: Any,
+    aws: Any,
+    stored: str,
+    log_stream: Callable[[ModuleType], io.StringIO],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    name, module = flow
+    aws.put_secret_value(SecretId=SECRET_IDS[name], SecretString=stored or " ")
+    if not stored:
+        # Secrets Manager refuses an empty SecretString; a secret holding only binary reads as empty here.
+        aws.put_secret_value(SecretId=SECRET_IDS[name], SecretBinary=b"\x00")
+    logs = log_stream(module)
+    response = sign_in(module, name, make_login_token(aud=name))
+    assert_outage(response, logs.getvalue(), capsys.readouterr().out, "secret_not_set")
+
+
+@pytest.mark.parametrize("fault", DYNAMODB_FAULTS.values(), ids=DYNAMODB_FAULTS.keys())
+def test_dynamodb_faults_on_a_link_spend_are_a_503(
+    flow: Any,
+    fault: Exception,
+    monkeypatch: pytest.MonkeyPatch,
+    log_stream: Callable[[ModuleType], io.StringIO],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    name, module = flow
+    raise_from(module.flow.links.client, "transact_write_items", fault, monkeypatch)
+    logs = log_stream(module)
+    link = make_login_token(aud=name, use="link", jti="a-link-jti-0123456789abcdef", lifetime=3600)
+    response = sign_in(module, name, link, method="POST")
+    assert_outage(response, logs.getvalue(), capsys.readouterr().out, "link_store_unavailable")
+
+
+@pytest.mark.parametrize("fault", DYNAMODB_FAULTS.values(), ids=DYNAMODB_FAULTS.keys())
+def test_dynamodb_faults_on_the_happyfox_audit_write_are_a_503(
+    jti_table: Any,
+    load_function: Callable[..., ModuleType],
+    fault: Exception,
+    monkeypatch: pytest.MonkeyPatch,
+    log_stream: Callable[[ModuleType], io.StringIO],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    module = load_function("happyfox")
+    raise_from(module.jti_store.client, "put_item", fault, monkeypatch)
+    logs = log_stream(module)
+    response = sign_in(module, "happyfox", make_login_token(aud="happyfox"))
+    assert_outage(response, logs.getvalue(), capsys.readouterr().out, "jti_store_unavailable")
