@@ -16,7 +16,7 @@ STACK_NAME ?= sso-bridge
 # Values that carry user data (emails, names, file names) reach programs as argv, never as shell text:
 # $(call arg,VAR) single-quotes the variable's raw value (make does not expand it, the shell does not either),
 # and they are not exported, because make expands a variable's value when it exports it.
-USER_VARS := EMAIL NAME JTI AUD PROVIDER TTL REDIRECT_TO CAMPAIGN IN OUT LOCAL JSON STACK_NAME
+USER_VARS := EMAIL NAME JTI AUD PROVIDER TTL REDIRECT_TO CAMPAIGN IN OUT LOCAL JSON STACK_NAME EMERGENCY SHOW_KEY FUZZ_SECONDS
 unexport $(USER_VARS)
 define newline
 
@@ -25,19 +25,21 @@ endef
 arg = '$(subst ','"'"',$(if $(findstring $(newline),$(value $(1))),$(error $(1) must be one line),$(value $(1))))'
 
 .PHONY: help venv run test lint typecheck validate build deploy unit integration e2e build-test bench chromium \
-	login-token audit link links revoke clean
+	login-token audit link links revoke rotate-login-key clean fuzz
 
 help:
 	@echo "make run        local stack on http://localhost:$${PORT:-3000} (no AWS account, no Docker)"
 	@echo "make test       every check and test: lint, types, template, unit, integration, browser, build"
-	@echo "make build      sam build            make validate   sam validate --lint and cfn-lint"
+	@echo "make build      sam build            make validate   sam validate --lint, cfn-lint, checkov"
 	@echo "make deploy     sam deploy           make bench      benchmarks"
 	@echo "make link PROVIDER=clickfunnels EMAIL=jane@example.com [NAME=..] [TTL=7d] [REDIRECT_TO=..] [CAMPAIGN=..] [LOCAL=1]"
 	@echo "                 one email link, printed (PROVIDER: clickfunnels, kustomer, happyfox)"
 	@echo "make links PROVIDER=kustomer IN=contacts.csv OUT=links.csv [TTL=..] [CAMPAIGN=..] [LOCAL=1]   a link per contact"
 	@echo "make revoke EMAIL=jane@example.com [LOCAL=1]   withdraw every email link issued to an address so far"
+	@echo "make rotate-login-key [EMERGENCY=1] [SHOW_KEY=1] [LOCAL=1]   new login-token key (EMERGENCY: old one refused at once)"
 	@echo "make login-token EMAIL=you@example.com AUD=clickfunnels [NAME=..] [TTL=120]   login token for the local stack"
 	@echo "make audit EMAIL=jane@example.com | JTI=...  [JSON=1] [LOCAL=1]   issued HappyFox tokens"
+	@echo "make fuzz [FUZZ_SECONDS=300]   fuzz the login-token and URL checks (atheris), per target"
 
 $(VENV)/.installed: pyproject.toml layers/signing/requirements.txt
 	@test -n "$(PYTHON)" || { echo "python3.13 not found: install it (pyenv install 3.13) or set PYTHON=" >&2; exit 1; }
@@ -82,7 +84,14 @@ links: venv
 revoke: venv
 	@$(BIN)/python -m ops.revoke --email=$(call arg,EMAIL) $(OPS_TARGET)
 
-# A login token for the local stack, signed with LOGIN_TOKEN_SECRET or the running stack's key.
+# A new login-token key (ops/rotate_key.py); the platform must then sign with it. EMERGENCY=1: the old key is
+# refused as soon as the functions' caches expire. SHOW_KEY=1: the key alone on stdout. 0, no, false, off: unset.
+switch = $(filter-out 0 no false off,$(value $(1)))
+rotate-login-key: venv
+	@$(BIN)/python -m ops.rotate_key $(if $(call switch,EMERGENCY),--emergency) \
+		$(if $(call switch,SHOW_KEY),--show-key) $(OPS_TARGET)
+
+# A login token for the local stack, signed with the running stack's key (else LOGIN_TOKEN_SECRET).
 login-token: venv
 	@$(BIN)/python -m local.mint_login_token --email=$(call arg,EMAIL) \
 		--aud=$(if $(value AUD),$(call arg,AUD),clickfunnels) \
@@ -94,11 +103,28 @@ lint: venv
 
 typecheck: venv
 	$(BIN)/mypy layers/signing/sso_bridge
-	$(BIN)/mypy functions local ops
+	$(BIN)/mypy functions local ops fuzz
 
-validate: venv
+# checkov, in a venv of its own (it pins versions that clash with the dev tools'), made from the same Python inside
+# .venv (ignored by git, removed by `make clean`). It reads the template as CloudFormation will run it: SAM's
+# translation (tests/unit/test_template_policy.py writes it), each resource's inline suppressions
+# (Metadata: checkov: skip, each with its reason) carried onto the role, URL and permissions SAM makes of it.
+CHECKOV_VERSION := 3.3.30
+CHECKOV_VENV := $(VENV)/checkov
+CHECKOV_TEMPLATE := .aws-sam/checkov/template.json
+
+$(CHECKOV_VENV)/.installed-$(CHECKOV_VERSION):
+	@test -n "$(PYTHON)" || { echo "python3.13 not found: install it (pyenv install 3.13) or set PYTHON=" >&2; exit 1; }
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install -q --disable-pip-version-check "checkov==$(CHECKOV_VERSION)"
+	@touch $@
+
+validate: venv $(CHECKOV_VENV)/.installed-$(CHECKOV_VERSION)
 	$(BIN)/sam validate --lint
 	$(BIN)/cfn-lint template.yaml
+	@mkdir -p $(dir $(CHECKOV_TEMPLATE))
+	$(BIN)/python -m tests.unit.test_template_policy $(CHECKOV_TEMPLATE)
+	$(CHECKOV_VENV)/bin/checkov --file $(CHECKOV_TEMPLATE) --framework cloudformation --skip-download --quiet --compact
 
 build: venv
 	$(BIN)/sam build --cached --parallel
@@ -126,3 +152,8 @@ bench: venv
 
 clean:
 	rm -rf .aws-sam $(VENV) .mypy_cache .ruff_cache
+
+# Fuzz the login-token and URL checks (fuzz/, atheris) for FUZZ_SECONDS per target (default 300); `make test` runs
+# them for seconds. The corpus grows between runs and crashes are kept, outside the repo: see `python -m fuzz -h`.
+fuzz: venv
+	$(BIN)/python -m fuzz $(if $(value FUZZ_SECONDS),--seconds=$(call arg,FUZZ_SECONDS))
