@@ -7,13 +7,18 @@ in all the same and then goes to the index, with no token: there is no link to h
 
 Tokens live ``TOKEN_TTL`` seconds, well inside the bridge's ``LOGIN_TOKEN_MAX_TTL`` (300 by default), as a
 platform's tokens for an interactive sign-in should.
+
+The key is looked up at each sign-in when ``key`` is a function: ``secret_key`` reads the login-token secret's
+current version, so the demo signs with the new key after ``make rotate-login-key LOCAL=1``, as a platform
+handed it does. A string is used as it is, forever.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from html import escape
+from typing import Any
 from urllib.parse import parse_qs, quote, urlsplit
 
 from local.mint_login_token import mint
@@ -21,7 +26,7 @@ from local.pages import html_reply
 from local.server import Reply, Request
 from sso_bridge.redirects import with_query_param
 
-__all__ = ["LOGIN_PATH", "DemoPlatform", "local_return_to"]
+__all__ = ["LOGIN_PATH", "DemoPlatform", "local_return_to", "secret_key"]
 
 LOGIN_PATH = "/_platform/login"
 TOKEN_TTL = 120
@@ -44,13 +49,32 @@ def local_return_to(raw: str | None, ports: Collection[int]) -> str | None:
     return raw
 
 
+def secret_key(secret_id: str) -> Callable[[], str]:
+    """A ``key`` for ``DemoPlatform``: ``AWSCURRENT`` of ``secret_id``, read at each call (boto3 follows the
+    stack's ``AWS_ENDPOINT_URL``, its moto), so a rotation of the login-token key reaches the demo at once."""
+    client: Any = None
+
+    def key() -> str:
+        nonlocal client
+        if client is None:
+            import boto3  # the stack has it loaded already; the demo's tests need none
+
+            client = boto3.client("secretsmanager")
+        return str(client.get_secret_value(SecretId=secret_id)["SecretString"])
+
+    return key
+
+
 class DemoPlatform:
     """The sign-in page at ``LOGIN_PATH``; ``__call__`` answers None for any other path.
 
-    ``home`` is where a sign-in without ``return_to`` ends (the index).
+    ``home`` is where a sign-in without ``return_to`` ends (the index). ``key`` is the login-token key, or a
+    function returning the one in force (called at each sign-in that mints a token).
     """
 
-    def __init__(self, *, key: str, audiences: Sequence[str], ports: Collection[int], home: str) -> None:
+    def __init__(
+        self, *, key: str | Callable[[], str], audiences: Sequence[str], ports: Collection[int], home: str
+    ) -> None:
         self._key = key
         self._audiences = list(audiences)
         self._ports = frozenset(ports)
@@ -112,7 +136,8 @@ class DemoPlatform:
             return self._form(request, error="Please enter an email address.", email=email[:254], name=name[:200])
         location = return_to
         if with_token:
-            token = mint(email, self._audiences, self._key, name=name[:200] or None, ttl=TOKEN_TTL)
+            key = self._key() if callable(self._key) else self._key
+            token = mint(email, self._audiences, key, name=name[:200] or None, ttl=TOKEN_TTL)
             location = with_query_param(return_to, "login_token", token)
         return Reply(302, [("Location", location), ("Cache-Control", "no-store"), ("Referrer-Policy", "no-referrer")])
 

@@ -1,8 +1,10 @@
 """Mint a login token the way your platform would: ``make login-token EMAIL=you@example.com AUD=clickfunnels``.
 
-Append it to a bridge link as ``?login_token=...``. The key is the login-token secret: ``--key``, else
-``LOGIN_TOKEN_SECRET``, else the running local stack's own (its state file says where its emulated Secrets
-Manager is), so a token minted while ``make run`` is up works without copying the key it printed.
+Append it to a bridge link as ``?login_token=...``. The key is the login-token secret: ``--key``, else the
+running local stack's own (its state file says where its emulated Secrets Manager is), else
+``LOGIN_TOKEN_SECRET``. So a token minted while ``make run`` is up works without copying the key it printed,
+and still after ``make rotate-login-key LOCAL=1``: ``LOGIN_TOKEN_SECRET`` only seeds the stack, and once it
+runs, its secret's current version is the key (a rotation changes it, not the variable).
 
 These are interactive tokens: the bridge accepts them for ``LOGIN_TOKEN_MAX_TTL`` (default 300 s), so the
 default lifetime stays under it. Email links, which live days, are ``make link``.
@@ -42,9 +44,15 @@ def mint(email: str, audiences: Sequence[str], key: str, *, name: str | None = N
     return jwt.encode(claims, key, algorithm="HS256")
 
 
-def _local_stack_key() -> str:
-    """The key the running local stack verifies with, read from its emulated Secrets Manager."""
-    from ops.target import resolve  # the stack lookup pulls in boto3: only when no key was given
+def _local_stack_key() -> str | None:
+    """The key the running local stack verifies with (``AWSCURRENT`` of its secret); None when none runs."""
+    from local.state import NoLocalStack, read_state
+
+    try:
+        read_state()
+    except NoLocalStack:
+        return None
+    from ops.target import resolve  # the stack lookup pulls in boto3: only when a stack runs
 
     return resolve(True, "").login_token_key()
 
@@ -59,7 +67,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--aud", required=True, help="vendor audience(s), comma-separated: clickfunnels,kustomer")
     parser.add_argument("--name")
     parser.add_argument("--ttl", type=int, default=DEFAULT_TTL, help="lifetime in seconds (default %(default)s)")
-    parser.add_argument("--key", help="login-token key (default: $LOGIN_TOKEN_SECRET, else the local stack's)")
+    parser.add_argument("--key", help="login-token key (default: the running local stack's, else $LOGIN_TOKEN_SECRET)")
     args = parser.parse_args(argv)
     try:
         check_email(args.email)
@@ -72,12 +80,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(f"--aud takes one or more of {', '.join(known)}, comma-separated")
     if not 0 < args.ttl <= MAX_TTL:
         parser.error(f"--ttl must be 1 to {MAX_TTL} seconds (the bridge caps interactive tokens, default 300)")
-    key = args.key or os.environ.get("LOGIN_TOKEN_SECRET")
+    key = args.key
     if not key:
         try:
-            key = _local_stack_key()
+            key = _local_stack_key() or os.environ.get("LOGIN_TOKEN_SECRET")
         except TargetError as exc:
-            parser.error(f"no key: pass --key or set LOGIN_TOKEN_SECRET, or start the local stack ({exc})")
+            parser.error(f"a local stack seems to run, but its key cannot be read ({exc})")
+    if not key:
+        parser.error("no key: start the local stack (`make run`), or pass --key or set LOGIN_TOKEN_SECRET")
     print(mint(args.email, audiences, key, name=name, ttl=args.ttl))
     return 0
 

@@ -49,7 +49,7 @@ from urllib.parse import urlsplit
 
 from local import vendors
 from local.console import Console, note, parse_log_format
-from local.demo_platform import LOGIN_PATH, DemoPlatform
+from local.demo_platform import LOGIN_PATH, DemoPlatform, secret_key
 from local.gateway import ApiRoute, RouteTable, function_url_app, http_api_app
 from local.lambdas import (
     DEMO_KUSTOMER_BRAND,
@@ -601,10 +601,11 @@ def _run(shell: dict[str, str], cleanup: contextlib.ExitStack) -> None:
 
     demo = None
     if config.platform_login_url is None:
-        login_key = next(item.value for item in local_secrets if item.env_var == LOGIN_TOKEN_SECRET_VAR)
+        # The secret's current version at each sign-in, so the demo follows `make rotate-login-key LOCAL=1`.
+        login_secret = next(item.name for item in local_secrets if item.env_var == LOGIN_TOKEN_SECRET_VAR)
         audiences = sorted({function.audience for function in loaded})
         ports = {config.port, *url_ports.values()}
-        demo = DemoPlatform(key=login_key, audiences=audiences, ports=ports, home=f"{config.base_url}/")
+        demo = DemoPlatform(key=secret_key(login_secret), audiences=audiences, ports=ports, home=f"{config.base_url}/")
     origins = {site.host: _url(port, "") for site, port in standin_ports}
     listing = _listing(config, loaded, plan.effective, url_ports, standin_ports)
 

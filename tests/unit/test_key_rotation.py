@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from sso_bridge.secrets import REFRESH_SECONDS
 from tests.helpers import LOGIN_TOKEN_KEY, SECRET_IDS, LambdaContext, load_event, make_login_token
 
 NEW_KEY = "rotated-login-token-key-0123456789abcdef0123456789"
@@ -167,3 +168,20 @@ def test_a_key_of_exactly_32_bytes_is_accepted(clickfunnels: ModuleType, aws: An
     key = "k" * 32
     rotate(aws, clickfunnels, key)
     assert status(clickfunnels, make_login_token(key=key)) == 302
+
+
+def test_a_platform_that_switches_keys_at_once_is_not_refused_for_the_cache_lifetime(
+    clickfunnels: ModuleType, aws: Any, monkeypatch: pytest.MonkeyPatch, fetches: list[str]
+) -> None:
+    # Given a container that cached the key a while ago
+    assert status(clickfunnels, make_login_token(key=LOGIN_TOKEN_KEY)) == 302
+    monkeypatch.setattr(clickfunnels.flow.keys, "_clock", lambda: time.monotonic() + REFRESH_SECONDS + 1)
+
+    # When the operator rotates and the platform signs with the new key straight away (no cache cleared here)
+    aws.put_secret_value(SecretId=SECRET_IDS["login"], SecretString=NEW_KEY)
+
+    # Then the new key's tokens sign in, and so do the old key's, within the grace period
+    assert status(clickfunnels, make_login_token(key=NEW_KEY)) == 302
+    assert status(clickfunnels, make_login_token(key=LOGIN_TOKEN_KEY)) == 302
+    # the login key and the vendor key, then the login key once more (the refresh), then the previous one
+    assert fetches == ["AWSCURRENT", "AWSCURRENT", "AWSCURRENT", "AWSPREVIOUS"]

@@ -20,7 +20,8 @@ from tests.helpers import ROOT
 
 # Variables that carry user data, and the make-level ones that select things: none may leak in from outside.
 USER_VARS = ("EMAIL", "NAME", "JTI", "AUD", "PROVIDER", "TTL", "REDIRECT_TO", "CAMPAIGN", "IN", "OUT")
-CLEARED = frozenset((*USER_VARS, "LOCAL", "JSON", "STACK_NAME", "MAKEFLAGS", "MAKELEVEL", "MFLAGS", "FAKE_STATUS"))
+SWITCHES = ("LOCAL", "JSON", "EMERGENCY", "SHOW_KEY")
+CLEARED = frozenset((*USER_VARS, *SWITCHES, "STACK_NAME", "MAKEFLAGS", "MAKELEVEL", "MFLAGS", "FAKE_STATUS"))
 # target -> (the program's module, variable -> the option that carries it)
 TARGETS = {
     "link": (
@@ -50,6 +51,7 @@ TARGETS = {
     "revoke": ("ops.revoke", {"EMAIL": "--email", "STACK_NAME": "--stack-name"}),
     "audit": ("ops.audit", {"EMAIL": "--email", "JTI": "--jti", "STACK_NAME": "--stack-name"}),
     "login-token": ("local.mint_login_token", {"EMAIL": "--email", "AUD": "--aud", "NAME": "--name", "TTL": "--ttl"}),
+    "rotate-login-key": ("ops.rotate_key", {"STACK_NAME": "--stack-name"}),
 }
 # {sentinel} is the file an injection would create.
 HOSTILE = {
@@ -136,7 +138,7 @@ def test_hostile_values_from_the_environment_are_as_harmless(tmp_path: Path, tar
     assert not sentinel.exists()
 
 
-@pytest.mark.parametrize("flag", ["LOCAL", "JSON"])
+@pytest.mark.parametrize("flag", SWITCHES)
 @pytest.mark.parametrize("target", list(TARGETS))
 def test_switches_are_never_expanded_either(tmp_path: Path, target: str, flag: str) -> None:
     sentinel = tmp_path / "injected"
@@ -206,7 +208,17 @@ def test_audit_failures_still_fail_make(tmp_path: Path, status: str) -> None:
     assert result.returncode != 0
 
 
-@pytest.mark.parametrize("target", ["link", "links", "revoke"])
+def test_rotate_login_key_passes_its_switches_and_reads_0_as_off(tmp_path: Path) -> None:
+    argv = argv_of(make(tmp_path, "rotate-login-key", {}))
+    assert argv == ["-m", "ops.rotate_key", "--stack-name=sso-bridge"]
+    argv = argv_of(make(tmp_path, "rotate-login-key", {"EMERGENCY": "1", "SHOW_KEY": "yes", "LOCAL": "1"}))
+    assert argv == ["-m", "ops.rotate_key", "--emergency", "--show-key", "--local"]
+    for off in ("0", "no", "false", "off", ""):
+        argv = argv_of(make(tmp_path, "rotate-login-key", {"EMERGENCY": off, "SHOW_KEY": off}))
+        assert argv == ["-m", "ops.rotate_key", "--stack-name=sso-bridge"]
+
+
+@pytest.mark.parametrize("target", ["link", "links", "revoke", "rotate-login-key"])
 def test_failures_of_the_other_targets_fail_make(tmp_path: Path, target: str) -> None:
     assert make(tmp_path, target, {}, env={"FAKE_STATUS": "3"}).returncode != 0
 
@@ -217,6 +229,7 @@ def test_help_lists_the_targets(tmp_path: Path) -> None:
         "make link PROVIDER=",
         "make links PROVIDER=",
         "make revoke EMAIL=",
+        "make rotate-login-key",
         "make audit ",
         "make login-token",
     ):

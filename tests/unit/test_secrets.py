@@ -14,7 +14,7 @@ import pytest
 from botocore.exceptions import ClientError, ConnectTimeoutError, EndpointConnectionError
 
 from sso_bridge.errors import DependencyUnavailable
-from sso_bridge.secrets import ERROR_RETRY_SECONDS, KeyCache
+from sso_bridge.secrets import ERROR_RETRY_SECONDS, REFRESH_SECONDS, KeyCache
 
 SECRET = "sso-bridge/login-token"
 KEY = "current-key-0123456789abcdef0123456789"
@@ -193,3 +193,27 @@ def test_a_short_previous_key_is_never_tried(cache: KeyCache, manager: SecretsMa
 def test_a_short_vendor_key_is_the_vendors_choice(cache: KeyCache, manager: SecretsManager) -> None:
     manager.versions["AWSCURRENT"] = "short-vendor-key"
     assert cache.vendor_key(SECRET) == "short-vendor-key"
+
+
+def test_a_failed_signature_refreshes_an_old_current_key_at_most_once_per_interval(
+    cache: KeyCache, manager: SecretsManager, clock: Clock
+) -> None:
+    # Given a current key cached a while ago, and no previous key
+    del manager.versions["AWSPREVIOUS"]
+    keys(cache)
+    clock.now += REFRESH_SECONDS
+
+    # When forged tokens keep failing, the current key is fetched again once, not once per token
+    for _ in range(50):
+        assert keys(cache, all_of_them=True) == [KEY]
+    assert manager.calls == ["AWSCURRENT", "AWSCURRENT", "AWSPREVIOUS"]
+
+
+def test_a_refreshed_current_key_is_offered_and_the_old_previous_is_dropped(
+    cache: KeyCache, manager: SecretsManager, clock: Clock
+) -> None:
+    assert keys(cache, all_of_them=True) == [KEY, OLD_KEY]
+    # A rotation: the key we cached as current is now the previous one
+    manager.versions = {"AWSCURRENT": "brand-new-key-0123456789abcdef0123456789", "AWSPREVIOUS": KEY}
+    clock.now += REFRESH_SECONDS
+    assert keys(cache, all_of_them=True) == [KEY, "brand-new-key-0123456789abcdef0123456789", KEY]

@@ -8,6 +8,9 @@ keeps serving while Secrets Manager is down (an outage should sign nobody out).
 - A key older than ``max_age`` is fetched again. If that fails, the cached key keeps serving until it is
   ``max_age + max_stale`` old, and Secrets Manager is tried again only every ``ERROR_RETRY_SECONDS``, so an
   outage neither signs people out nor makes every request wait for a timeout.
+- When a signature fails with the cached current key, the current key is fetched again if the cached one is
+  older than ``REFRESH_SECONDS``: a platform that switched to a key put a minute ago is not refused for the
+  rest of ``max_age``.
 - The previous login-token key (``AWSPREVIOUS``) is fetched only when a signature fails with the current one,
   and only within the grace period. Its absence is cached like a value and a failure for
   ``ERROR_RETRY_SECONDS``: a flood of forged tokens never becomes a flood of Secrets Manager calls.
@@ -33,13 +36,22 @@ from .errors import DependencyUnavailable
 if TYPE_CHECKING:
     from mypy_boto3_secretsmanager.client import SecretsManagerClient
 
-__all__ = ["ERROR_RETRY_SECONDS", "MIN_KEY_BYTES", "PLACEHOLDER_PREFIX", "KeyCache", "SecretVersion"]
+__all__ = [
+    "ERROR_RETRY_SECONDS",
+    "MIN_KEY_BYTES",
+    "PLACEHOLDER_PREFIX",
+    "REFRESH_SECONDS",
+    "KeyCache",
+    "SecretVersion",
+]
 
 # RFC 7518 §3.2: an HS256 key is at least 256 bits.
 MIN_KEY_BYTES = 32
 # The template seeds vendor secrets with this until the operator puts the real key.
 PLACEHOLDER_PREFIX = "REPLACE_ME"
 ERROR_RETRY_SECONDS = 5
+# A signature that fails with a cached current key older than this fetches the current key again.
+REFRESH_SECONDS = 10
 CURRENT, PREVIOUS = "AWSCURRENT", "AWSPREVIOUS"
 
 _log = Logger(child=True)
@@ -99,31 +111,33 @@ class KeyCache:
         return value
 
     def login_token_keys(self, secret_id: str) -> Iterator[str]:
-        """The current login-token key, then, only if the caller asks for more, the previous one within grace.
+        """The current login-token key; then, only if the caller asks for more (a signature failed), the current
+        key fetched again when the cached one is older than ``REFRESH_SECONDS`` (the platform may already sign
+        with a key put minutes ago); then the previous key, within its grace period.
 
         Our own key is refused when short: anyone who could guess it could sign in as anybody.
         """
         current = self._get(secret_id, CURRENT)
-        value = _usable(current)
-        if value is None:
-            raise DependencyUnavailable("secret_not_set", detail=f"{secret_id} holds no key yet")
-        if len(value.encode()) < MIN_KEY_BYTES:
-            raise DependencyUnavailable(
-                "login_key_too_short", detail=f"{secret_id}: shorter than {MIN_KEY_BYTES} bytes, put a longer key"
-            )
-        yield value
-        assert current is not None  # _usable returned a value
+        yield _login_key(secret_id, current)
+        assert current is not None  # _login_key refused anything else
+        fresh = self._get(secret_id, CURRENT, max_age=min(REFRESH_SECONDS, self.max_age))
+        if fresh is not None and fresh.value != current.value:
+            with self._lock:  # a rotation happened: the previous key we hold is two rotations old
+                self._entries.pop((secret_id, PREVIOUS), None)
+            current = fresh
+            yield _login_key(secret_id, current)
         if self._wall_clock() > current.created_at + self.previous_grace:
             return  # the rotation is older than the grace period: the previous key is retired
         previous = _usable(self._get(secret_id, PREVIOUS))
         if previous is not None and len(previous.encode()) >= MIN_KEY_BYTES:
             yield previous
 
-    def _get(self, secret_id: str, stage: str) -> SecretVersion | None:
+    def _get(self, secret_id: str, stage: str, *, max_age: int | None = None) -> SecretVersion | None:
         now = self._clock()
+        max_age = self.max_age if max_age is None else max_age
         with self._lock:
             entry = self._entries.setdefault((secret_id, stage), _Entry())
-            if entry.fetched_at is not None and now - entry.fetched_at < self.max_age and entry.failure is None:
+            if entry.fetched_at is not None and now - entry.fetched_at < max_age and entry.failure is None:
                 return entry.version
             stale = entry.fetched_at is not None and now - entry.fetched_at < self.max_age + self.max_stale
             if (
@@ -165,6 +179,16 @@ class KeyCache:
         created_at = created.timestamp() if isinstance(created, datetime) else 0.0
         value = response.get("SecretString")
         return SecretVersion(value=value if isinstance(value, str) else "", created_at=created_at)
+
+
+def _login_key(secret_id: str, version: SecretVersion | None) -> str:
+    value = _usable(version)
+    if value is None:
+        raise DependencyUnavailable("secret_not_set", detail=f"{secret_id} holds no key yet")
+    if len(value.encode()) < MIN_KEY_BYTES:
+        detail = f"{secret_id}: shorter than {MIN_KEY_BYTES} bytes, put a longer key"
+        raise DependencyUnavailable("login_key_too_short", detail=detail)
+    return value
 
 
 def _usable(version: SecretVersion | None) -> str | None:
