@@ -163,6 +163,8 @@ def verify_login_token(
         raise LoginRequired("login_token_missing")
     if len(token) > MAX_TOKEN_LENGTH:
         raise InputTooLarge("login_token_too_long", detail=f"{len(token)} characters")
+    if not token.isascii():  # a JWT is base64url and dots; PyJWT would fail to encode some of these
+        raise MalformedLoginToken("login_token_malformed")
     # Nothing is read from the header before PyJWT has checked it: it refuses any algorithm but HS256, a
     # non-object header, a non-string kid and any crit extension (RFC 7515 §4.1.11) before the signature.
     claims: dict[str, Any] | None = None

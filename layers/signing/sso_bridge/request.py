@@ -26,6 +26,10 @@ class Query:
         if len(raw) > MAX_QUERY_LENGTH:
             raise InputTooLarge("query_too_long", detail=f"{len(raw)} characters")
         try:
+            raw.encode()  # a lone surrogate (from an escaped event) cannot be logged, quoted or passed on
+        except UnicodeEncodeError as exc:
+            raise BadRequest("query_malformed", detail="not UTF-8") from exc
+        try:
             pairs = parse_qsl(raw, keep_blank_values=True, max_num_fields=_MAX_FIELDS)
         except ValueError as exc:
             raise BadRequest("query_malformed") from exc
