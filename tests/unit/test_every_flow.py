@@ -146,3 +146,19 @@ def test_debug_switches_never_print_the_event_or_the_vendor_redirect(
             assert secret not in output, (name, secret[:20])
         for part in (login_token.rsplit(".", 1)[0], forged.rsplit(".", 1)[0]):
             assert part not in output
+
+
+def test_every_kind_of_response_tells_browsers_to_keep_to_https(flow: Any, link_tables: Any) -> None:
+    name, module, event_name, query = flow
+    link = make_login_token(aud=name, use="link", jti="a-link-jti-0123456789abcdef", lifetime=3600)
+    forged = make_login_token(aud=name, key="attacker-key-0123456789abcdef0123456789")
+    responses = [
+        invoke(module, event_name, with_token(query, make_login_token(aud=name))),  # to the vendor
+        invoke(module, event_name, query),  # to sign in
+        invoke(module, event_name, with_token(query, link)),  # the confirmation page
+        invoke(module, event_name, with_token(query, forged)),  # an error page
+        invoke(module, event_name, with_token(query, forged), accept="application/json"),  # JSON
+    ]
+    assert [r["statusCode"] for r in responses] == [302, 302, 200, 401, 401]
+    for response in responses:
+        assert response["headers"]["Strict-Transport-Security"] == "max-age=31536000; includeSubDomains"
