@@ -285,6 +285,7 @@ ALLOWED_TARGETS = [
 
 # --- query strings ----------------------------------------------------------------------------------------
 
+
 def _utf8(value: str) -> bool:
     try:
         value.encode()
