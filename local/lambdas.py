@@ -69,8 +69,14 @@ class LocalContext:
         return max(0, int((self.deadline - time.monotonic()) * 1000))
 
 
+# One lock for every function in the process, not one per function: Powertools keeps the event being answered on
+# its router class (shared by every resolver) and its metrics in a class-level dict, so two functions answering
+# at once could swap users. Lambda runs one request per environment; this is the local equivalent.
+_INVOKE_LOCK = threading.Lock()
+
+
 class LocalFunction:
-    """One function's handler behind a lock: a Powertools resolver keeps the current event in module state."""
+    """One function's handler, called one request at a time across all functions, as in Lambda."""
 
     def __init__(self, spec: FunctionSpec, module: ModuleType, *, memory: int, timeout: int) -> None:
         self.spec = spec
@@ -78,7 +84,7 @@ class LocalFunction:
         self._handler: Callable[[dict[str, Any], Any], Any] = getattr(module, spec.handler.rsplit(".", 1)[-1])
         self._memory = memory
         self._timeout = timeout
-        self._lock = threading.Lock()
+        self._lock = _INVOKE_LOCK
 
     @property
     def name(self) -> str:

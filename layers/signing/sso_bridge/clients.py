@@ -12,6 +12,7 @@ mode's jittered back-off between them. A request makes at most four calls and st
 
 from __future__ import annotations
 
+import logging
 import threading
 from typing import TYPE_CHECKING, Any
 
@@ -30,6 +31,12 @@ CLIENT_CONFIG = Config(
     # total_max_attempts counts the first try; botocore's max_attempts counts retries only (3 tries for 2).
     retries={"mode": "standard", "total_max_attempts": 2},
 )
+
+# At DEBUG, botocore logs every response body (GetSecretValue's SecretString: a key) and the string it signs
+# (the session token). An operator who sets the function's log level to DEBUG wants the bridge's detail, not
+# its keys: the SDK's loggers stay at INFO or above whatever the root logger says.
+for _name in ("botocore", "boto3", "urllib3"):
+    logging.getLogger(_name).setLevel(logging.INFO)
 
 _lock = threading.Lock()
 _session: boto3.session.Session | None = None
