@@ -25,7 +25,7 @@ endef
 arg = '$(subst ','"'"',$(if $(findstring $(newline),$(value $(1))),$(error $(1) must be one line),$(value $(1))))'
 
 .PHONY: help venv run test lint typecheck validate build deploy unit integration e2e build-test bench chromium \
-	login-token audit link links revoke rotate-login-key clean fuzz
+	login-token audit link links revoke rotate-login-key clean fuzz mutate
 
 help:
 	@echo "make run        local stack on http://localhost:$${PORT:-3000} (no AWS account, no Docker)"
@@ -39,6 +39,7 @@ help:
 	@echo "make rotate-login-key [EMERGENCY=1] [SHOW_KEY=1] [LOCAL=1]   new login-token key (EMERGENCY: old one refused at once)"
 	@echo "make login-token EMAIL=you@example.com AUD=clickfunnels [NAME=..] [TTL=120]   login token for the local stack"
 	@echo "make audit EMAIL=jane@example.com | JTI=...  [JSON=1] [LOCAL=1]   issued HappyFox tokens"
+	@echo "make mutate     mutation testing (mutmut) of the login-token, redirect, request and link-store checks"
 	@echo "make fuzz [FUZZ_SECONDS=300]   fuzz the login-token and URL checks (atheris), per target"
 
 $(VENV)/.installed: pyproject.toml layers/signing/requirements.txt
@@ -157,3 +158,27 @@ clean:
 # them for seconds. The corpus grows between runs and crashes are kept, outside the repo: see `python -m fuzz -h`.
 fuzz: venv
 	$(BIN)/python -m fuzz $(if $(value FUZZ_SECONDS),--seconds=$(call arg,FUZZ_SECONDS))
+
+# Mutation testing (mutmut, [tool.mutmut] in pyproject.toml) of the checks that decide who gets in: login tokens,
+# redirects, request parsing, link spending; the surviving mutants are listed at the end (`mutmut show NAME` in
+# .mutmut/ for one's diff): each must be killed by a test or named equivalent in the issue. mutmut 3.8 (the first to
+# run under pytest 9) needs a newer click than aws-sam-cli pins, so it has a venv of its own that also sees the dev
+# venv's packages (the project's pytest, plugins and libraries). mutmut names a mutant by its file's path, so it runs
+# in .mutmut/ (ignored by git), where the layer's package sits at the top as the tests import it.
+MUTMUT_VERSION := 3.8.1
+MUTMUT_VENV := $(VENV)/mutmut
+
+$(MUTMUT_VENV)/.installed-$(MUTMUT_VERSION): | $(VENV)/.installed
+	@test -n "$(PYTHON)" || { echo "python3.13 not found: install it (pyenv install 3.13) or set PYTHON=" >&2; exit 1; }
+	$(PYTHON) -m venv $(MUTMUT_VENV)
+	$(MUTMUT_VENV)/bin/python -c "import sys, sysconfig; open(sysconfig.get_paths()['purelib'] + '/dev-venv.pth', 'w').write(sys.argv[1] + '\\n')" \
+		"$$($(BIN)/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
+	$(MUTMUT_VENV)/bin/python -m pip install -q --disable-pip-version-check --no-warn-conflicts "mutmut==$(MUTMUT_VERSION)"
+	@touch $@
+
+mutate: venv $(MUTMUT_VENV)/.installed-$(MUTMUT_VERSION)
+	rm -rf .mutmut && mkdir .mutmut
+	ln -s ../layers/signing/sso_bridge ../tests ../events ../local ../template.yaml ../pyproject.toml .mutmut/
+	cd .mutmut && $(CURDIR)/$(MUTMUT_VENV)/bin/mutmut run
+	@echo "Surviving mutants:"
+	@cd .mutmut && $(CURDIR)/$(MUTMUT_VENV)/bin/mutmut results
