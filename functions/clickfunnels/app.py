@@ -16,11 +16,10 @@ from typing import Any
 from urllib.parse import quote
 
 import jwt
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.event_handler import Response
-from aws_lambda_powertools.logging import correlation_paths
-from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from sso_bridge.entry import lambda_entry
 from sso_bridge.flow import SIGN_IN_METHODS, SignIn, new_app
 from sso_bridge.redirects import MAX_URL_LENGTH, allowed_url
 from sso_bridge.request import Query
@@ -54,7 +53,6 @@ settings = Settings.from_env(os.environ)
 
 app = new_app()
 logger = Logger()
-tracer = Tracer()
 metrics = Metrics()
 flow = SignIn(app, settings=settings.common, audience=AUDIENCE, logger=logger, metrics=metrics)
 
@@ -74,7 +72,6 @@ def mint_token(email: str, key: str, *, redirect_to: str | None, now: int) -> st
 
 @app.route("/clickfunnels/sso", method=SIGN_IN_METHODS)
 @app.route("/", method=SIGN_IN_METHODS)
-@tracer.capture_method(capture_response=False)  # the response carries a token
 def sso() -> Response[str]:
     query = Query(app.current_event.raw_query_string)
     # Check a deep link before the sign-in round trip, so a bad one fails before the user types anything.
@@ -94,9 +91,4 @@ def sso() -> Response[str]:
     return flow.redirect(location)
 
 
-# log_event=False whatever POWERTOOLS_LOGGER_LOG_EVENT says: events carry login tokens.
-@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, log_event=False)
-@tracer.capture_lambda_handler(capture_response=False)
-@metrics.log_metrics(capture_cold_start_metric=True)
-def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return app.resolve(event, context)
+lambda_handler = lambda_entry(app, logger=logger, metrics=metrics, trace_subsegments=settings.common.trace_subsegments)

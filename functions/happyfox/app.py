@@ -16,15 +16,13 @@ import os
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 from urllib.parse import urlsplit
 
 import jwt
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.event_handler import Response
-from aws_lambda_powertools.logging import correlation_paths
-from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from sso_bridge.entry import lambda_entry
 from sso_bridge.errors import ConfigurationError, RedirectNotAllowed
 from sso_bridge.flow import SIGN_IN_METHODS, SignIn, new_app
 from sso_bridge.jti_store import IssueRecord, JtiStore
@@ -85,7 +83,6 @@ jti_store = JtiStore(settings.table_name, retention_days=settings.retention_days
 
 app = new_app()
 logger = Logger()
-tracer = Tracer()
 metrics = Metrics()
 flow = SignIn(app, settings=settings.common, audience=AUDIENCE, logger=logger, metrics=metrics)
 
@@ -101,7 +98,6 @@ def mint_token(*, jti: str, name: str, email: str, now: int, key: str) -> str:
 
 @app.route("/happyfox/login", method=SIGN_IN_METHODS)
 @app.route("/", method=SIGN_IN_METHODS)
-@tracer.capture_method(capture_response=False)  # the response carries a token
 def login() -> Response[str]:
     query = Query(app.current_event.raw_query_string)
     user = flow.identify(query)
@@ -131,7 +127,6 @@ def login() -> Response[str]:
 
 
 @app.get("/happyfox/logout")
-@tracer.capture_method(capture_response=False)
 def logout() -> Response[str]:
     logger.info("signed out", extra={"outcome": "logout", "vendor": AUDIENCE})
     if settings.logout_url:
@@ -140,9 +135,4 @@ def logout() -> Response[str]:
     return page_response(200, "You are signed out", "You have signed out of the support centre.", request_id=request_id)
 
 
-# log_event=False whatever POWERTOOLS_LOGGER_LOG_EVENT says: events carry login tokens.
-@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, log_event=False)
-@tracer.capture_lambda_handler(capture_response=False)
-@metrics.log_metrics(capture_cold_start_metric=True)
-def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return app.resolve(event, context)
+lambda_handler = lambda_entry(app, logger=logger, metrics=metrics, trace_subsegments=settings.common.trace_subsegments)

@@ -17,15 +17,13 @@ import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 import jwt
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.event_handler import Response
-from aws_lambda_powertools.logging import correlation_paths
-from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from sso_bridge.entry import lambda_entry
 from sso_bridge.errors import BadRequest, BridgeError, ConfigurationError, RedirectNotAllowed
 from sso_bridge.flow import SIGN_IN_METHODS, SignIn, new_app
 from sso_bridge.redirects import MAX_URL_LENGTH, allowed_url, with_query_param
@@ -163,7 +161,6 @@ settings = Settings.from_env(os.environ)
 
 app = new_app()
 logger = Logger()
-tracer = Tracer()
 metrics = Metrics()
 flow = SignIn(app, settings=settings.common, audience=AUDIENCE, logger=logger, metrics=metrics)
 
@@ -192,16 +189,13 @@ def sign_in(brand: Brand) -> Response[str]:
     return flow.redirect(with_query_param(target, TOKEN_PARAMETER, token))
 
 
-# capture_response=False: the response carries a live token, which must not end up in traces.
 @app.route("/kustomer/login", method=SIGN_IN_METHODS)
 @app.route("/", method=SIGN_IN_METHODS)
-@tracer.capture_method(capture_response=False)
 def login() -> Response[str]:
     return sign_in(settings.brands[DEFAULT_BRAND])
 
 
 @app.route("/kustomer/brands/<brand>/login", method=SIGN_IN_METHODS)
-@tracer.capture_method(capture_response=False)
 def brand_login(brand: str) -> Response[str]:
     selected = settings.brands.get(brand)
     if selected is None:
@@ -209,9 +203,4 @@ def brand_login(brand: str) -> Response[str]:
     return sign_in(selected)
 
 
-# log_event=False whatever POWERTOOLS_LOGGER_LOG_EVENT says: events carry login tokens.
-@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, log_event=False)
-@tracer.capture_lambda_handler(capture_response=False)
-@metrics.log_metrics(capture_cold_start_metric=True)
-def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return app.resolve(event, context)
+lambda_handler = lambda_entry(app, logger=logger, metrics=metrics, trace_subsegments=settings.common.trace_subsegments)

@@ -20,6 +20,7 @@ __all__ = [
     "LINK_TTL_MAX",
     "REFERRER_POLICIES",
     "CommonSettings",
+    "env_bool",
     "env_display_name",
     "env_hostname",
     "env_hostnames",
@@ -52,6 +53,14 @@ def env_str(env: Mapping[str, str], name: str, default: str | None = None) -> st
     if default is None:
         raise ConfigurationError(f"{name} is required but not set")
     return default
+
+
+def env_bool(env: Mapping[str, str], name: str) -> bool:
+    """``true`` or ``false`` (any case); unset or empty is false."""
+    raw = env.get(name, "").strip().lower()
+    if raw not in ("", "true", "false"):
+        raise ConfigurationError(f"{name} must be true or false, got {raw!r}")
+    return raw == "true"
 
 
 def env_int(env: Mapping[str, str], name: str, default: int, *, minimum: int, maximum: int) -> int:
@@ -130,6 +139,7 @@ class CommonSettings:
     spent_links_table: str
     link_revocations_table: str
     portal_name: str
+    trace_subsegments: bool
 
     @classmethod
     def from_env(cls, env: Mapping[str, str], *, portal_name: str = "the portal") -> CommonSettings:
@@ -155,4 +165,5 @@ class CommonSettings:
             spent_links_table=env_str(env, "SPENT_LINKS_TABLE_NAME"),
             link_revocations_table=env_str(env, "LINK_REVOCATIONS_TABLE_NAME"),
             portal_name=env_display_name(env, "PORTAL_NAME", portal_name),
+            trace_subsegments=env_bool(env, "TRACE_SUBSEGMENTS"),
         )
