@@ -16,11 +16,11 @@ from typing import Any
 from urllib.parse import quote
 
 import jwt
-from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.event_handler import Response
 
 from sso_bridge.entry import lambda_entry
 from sso_bridge.flow import SIGN_IN_METHODS, SignIn, new_app
+from sso_bridge.observability import Logger, Metrics
 from sso_bridge.redirects import MAX_URL_LENGTH, allowed_url
 from sso_bridge.request import Query
 from sso_bridge.settings import CommonSettings, env_hostname, env_hostnames, env_int, env_str

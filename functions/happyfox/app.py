@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 import jwt
-from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.event_handler import Response
 
 from sso_bridge.entry import lambda_entry
@@ -27,6 +26,7 @@ from sso_bridge.errors import ConfigurationError, RedirectNotAllowed
 from sso_bridge.flow import SIGN_IN_METHODS, SignIn, new_app
 from sso_bridge.jti_store import IssueRecord, JtiStore
 from sso_bridge.login_token import LoginIdentity
+from sso_bridge.observability import Logger, Metrics
 from sso_bridge.redirects import allowed_url
 from sso_bridge.request import Query
 from sso_bridge.responses import page_response, redirect_response

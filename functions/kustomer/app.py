@@ -20,12 +20,12 @@ from dataclasses import dataclass
 from urllib.parse import parse_qsl, urlsplit
 
 import jwt
-from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.event_handler import Response
 
 from sso_bridge.entry import lambda_entry
 from sso_bridge.errors import BadRequest, BridgeError, ConfigurationError, RedirectNotAllowed
 from sso_bridge.flow import SIGN_IN_METHODS, SignIn, new_app
+from sso_bridge.observability import Logger, Metrics
 from sso_bridge.redirects import MAX_URL_LENGTH, allowed_url, with_query_param
 from sso_bridge.request import Query
 from sso_bridge.settings import CommonSettings, env_hostnames, env_str, env_url

@@ -6,16 +6,16 @@ answers 1,000 sign-ins, each with its own login token, from a pool of 64 threads
 be sent to HappyFox with a token HappyFox accepts, for that user; the 1,000 ``jti`` values must be distinct, and
 the jti table must hold exactly those, each with the right email, name, login jti and request id.
 
-Lambda runs one request at a time per execution environment, so Powertools keeps the request being answered
-in process-wide state: the event on the ``BaseRouter`` class, the metrics in a dict every ``Metrics`` shares.
-Run as is from 64 threads, one module signs users in as each other (measured: 8 to 80 of 1,000 tokens for
-another user's email) and a metrics flush sometimes fails with "dictionary changed size during iteration".
-So the load test gives each thread its own Powertools request state (``per_thread_requests``), as separate
-execution environments would, and leaves everything of the bridge's own shared between the threads.
+Lambda runs one request at a time per execution environment, so Powertools' event resolver keeps the request
+being answered in process-wide state (the event on the ``BaseRouter`` class). Run as is from 64 threads, one
+module signs users in as each other (measured: 8 to 80 of 1,000 tokens for another user's email). So the load
+test gives each thread its own resolver event (``per_thread_requests``), as separate execution environments
+would, and leaves everything of the bridge's own shared between the threads (its logs and metrics keep their
+context per thread themselves).
 
-The local stack (`make run`) runs every function in one process, one lock per function: requests to two
-functions at once meet the same process-wide state. ``test_a_sign_in_keeps_its_user_while_another_function_runs``
-shows it deterministically.
+The local stack (`make run`) runs every function in one process: requests to two functions at once would meet
+the same process-wide state, so it answers one at a time.
+``test_a_sign_in_keeps_its_user_while_another_function_runs`` shows it deterministically.
 """
 
 from __future__ import annotations
@@ -72,11 +72,10 @@ def scan(table: Any) -> list[dict[str, Any]]:
 
 
 def per_thread_requests(module: ModuleType, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Give each thread its own Powertools request state, as separate Lambda execution environments have.
+    """Give each thread its own resolver event, as separate Lambda execution environments have.
 
-    The resolver's ``current_event`` becomes per thread (Powertools sets it on the ``BaseRouter`` class), and
-    adding a metric and flushing them take one lock (every ``Metrics`` shares one dict, flushed by iterating it).
-    Nothing of the bridge's own changes: its clients, key cache and jti store stay shared between the threads.
+    The resolver's ``current_event`` becomes per thread (Powertools sets it on the ``BaseRouter`` class).
+    Nothing of the bridge's own changes: its clients, key cache, jti store, logger and metrics stay shared.
     """
     app = module.app
     base = type(app)
@@ -96,16 +95,6 @@ def per_thread_requests(module: ModuleType, monkeypatch: pytest.MonkeyPatch) -> 
             return super().resolve(event, context)
 
     monkeypatch.setattr(app, "__class__", PerThreadResolver)
-    lock = threading.Lock()
-    provider = module.metrics.provider
-    for name in ("add_metric", "flush_metrics"):
-        original = getattr(provider, name)
-
-        def locked(*args: Any, _original: Callable[..., Any] = original, **kwargs: Any) -> Any:
-            with lock:
-                return _original(*args, **kwargs)
-
-        monkeypatch.setattr(provider, name, locked)
 
 
 @pytest.fixture

@@ -78,7 +78,9 @@ KEYS = {
 }
 # Loggers that are the SDK or its emulator, not the bridge: reported apart (see the module docstring).
 SDK_LOGGERS = ("botocore", "boto3", "urllib3", "moto", "s3transfer", "werkzeug")
-SOURCES = ("powertools stream", "stdout/stderr", "log records")
+# Where output was found; the bridge's own lines are the "logger stream" (sso_bridge.observability writes them
+# itself), the EMF metrics are on stdout, and other libraries' logging records are "log records" (at DEBUG).
+REQUIRED_SOURCES = ("logger stream", "stdout/stderr")
 
 
 @dataclass(frozen=True)
@@ -211,7 +213,7 @@ class Capture:
     def take(self, scenario: str) -> None:
         self.redirect_streams()  # a logger configured during the scenario (a cold start) is caught next time
         text = self.stream.getvalue()
-        self.chunks.append((scenario, "powertools stream", text[self._offset :]))
+        self.chunks.append((scenario, "logger stream", text[self._offset :]))
         self._offset = len(text)
         printed = self.capfd.readouterr()
         self.chunks.append((scenario, "stdout/stderr", printed.out + printed.err))
@@ -259,38 +261,6 @@ def powertools_debug() -> Iterator[Callable[[], None]]:
     level = package.level
     yield lambda: package.setLevel(logging.DEBUG)
     package.setLevel(level)
-
-
-@pytest.fixture
-def fresh_loggers() -> Iterator[None]:
-    """Let each load configure its service logger as a new container would (level and POWERTOOLS_DEV format).
-
-    Powertools configures a logger once per process and name: a later ``Logger()`` for the same service keeps
-    the first one's level and formatter. Lambda starts a new process, so the test forgets the configuration
-    for its load and puts the previous one back afterwards, for the tests that come next.
-    """
-    saved = {}
-    for service in ("clickfunnels", "kustomer", "happyfox"):
-        logger = logging.getLogger(service)
-        attributes = {
-            name: getattr(logger, name) for name in list(vars(logger)) if name.startswith(("init", "powertools_"))
-        }
-        saved[service] = (logger, logger.level, list(logger.handlers), attributes)
-        for handler in list(logger.handlers):
-            logger.removeHandler(handler)
-        for name in attributes:
-            delattr(logger, name)
-    yield
-    for logger, level, handlers, attributes in saved.values():
-        for handler in list(logger.handlers):
-            logger.removeHandler(handler)
-        for handler in handlers:
-            logger.addHandler(handler)
-        for name in [name for name in list(vars(logger)) if name.startswith(("init", "powertools_"))]:
-            delattr(logger, name)
-        for name, value in attributes.items():
-            setattr(logger, name, value)
-        logger.setLevel(level)
 
 
 # --- running the flows ---------------------------------------------------------------------------------------
@@ -527,7 +497,6 @@ def run_route(
     jti_table: Any,
     link_tables: Any,
     load_function: Callable[..., ModuleType],
-    fresh_loggers: None,
     capture: Capture,
     powertools_debug: Callable[[], None],
     monkeypatch: pytest.MonkeyPatch,
@@ -540,16 +509,18 @@ def run_route(
             env |= {"POWERTOOLS_LOGGER_LOG_EVENT": "true", "POWERTOOLS_DEBUG": "true"}
             powertools_debug()
         module = load_function(route.module, **env)
-        assert module.logger.log_level == logging.getLevelName(level)
+        assert module.logger.level == logging.getLevelName(level)
+        module.logger.registered_handler.setStream(capture.stream)
         run = Run(route, module, capture)
         capture.take("cold start")
         run_every_scenario(run, monkeypatch)
-        # The switches did take: DEBUG was the level, POWERTOOLS_DEV formatted the JSON for people.
+        # The switches did take: DEBUG was the level. The bridge's lines stay one JSON object each, POWERTOOLS_DEV
+        # or not (the local console and Logs Insights read them line by line).
         if level == "DEBUG":  # Powertools' own package logger was heard (it does not propagate)
             assert "aws_lambda_powertools." in capture.text("log records")
-        logged = capture.text("powertools stream")
+        logged = capture.text("logger stream")
         assert '"outcome"' in logged
-        assert ('\n    "outcome":"issued"' in logged) == (dev == "true"), logged[:300]
+        assert all(line.startswith("{") and line.endswith("}") for line in logged.splitlines()), logged[:300]
         return run
 
     return start
@@ -573,7 +544,7 @@ def test_no_flow_logs_a_key_a_token_or_a_query(
     # (their keys are test_sdk_debug_records_hold_no_key's)
     leaks += leaks_in([(scenario, "sdk records", text) for scenario, text in capture.sdk_chunks], tokens)
     assert not leaks, "\n".join(leaks[:40])
-    for source in SOURCES:  # each source was really captured
+    for source in REQUIRED_SOURCES:  # each source was really captured
         assert capture.text(source), source
     assert any(text for _, text in capture.sdk_chunks)
 
@@ -583,7 +554,6 @@ def test_sdk_debug_records_hold_no_key(
     acme_secret: None,
     jti_table: Any,
     load_function: Callable[..., ModuleType],
-    fresh_loggers: None,
     capture: Capture,
     route_name: str,
 ) -> None:

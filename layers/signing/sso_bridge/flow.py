@@ -14,20 +14,19 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
-from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
 from .errors import BridgeError, LoginRequired, NotFound
 from .link_store import LinkSpend, LinkState, LinkStore
 from .login_token import MAX_TOKEN_LENGTH, LoginIdentity, verify_login_token
+from .observability import Logger, Metrics
 from .request import Query, login_redirect_url, request_url
 from .responses import confirmation_page, error_response, page_response, redirect_response, wants_json
 from .secrets import KeyCache
 from .settings import CommonSettings
 
-__all__ = ["SIGN_IN_METHODS", "ConfirmationRequired", "SignIn", "count", "new_app"]
+__all__ = ["SIGN_IN_METHODS", "ConfirmationRequired", "SignIn", "new_app"]
 
 # Every sign-in route answers these: GET and HEAD for people and scanners, POST for a link's button.
 SIGN_IN_METHODS = ["GET", "HEAD", "POST"]
@@ -52,16 +51,6 @@ class ConfirmationRequired(Exception):
         self.user = user
 
 
-def count(metrics: Metrics, name: str, **dimensions: str) -> None:
-    """One metric with its own dimensions, flushed at once so they do not share a blob with others."""
-    provider = metrics.provider
-    with single_metric(name=name, unit=MetricUnit.Count, value=1, namespace=provider.namespace) as metric:
-        if provider.service:
-            metric.add_dimension(name="service", value=str(provider.service))
-        for dimension, value in dimensions.items():
-            metric.add_dimension(name=dimension, value=value)
-
-
 class SignIn:
     """One vendor flow's sign-in: the user behind the login token, links spent once, refusals answered once."""
 
@@ -84,6 +73,7 @@ class SignIn:
         # No AWS call here: the store makes its client on the first link it sees.
         self.links = links or LinkStore(settings.spent_links_table, settings.link_revocations_table)
         self.keys = keys or KeyCache(
+            logger=logger,
             max_age=settings.secrets_max_age,
             max_stale=settings.secrets_max_stale,
             previous_grace=settings.login_token_previous_key_grace,
@@ -125,7 +115,7 @@ class SignIn:
 
     def issued(self, user: LoginIdentity, **fields: str | None) -> None:
         """Log and count a vendor token; ``fields`` are the vendor's own (its jti, the brand)."""
-        self.metrics.add_metric(name="TokenIssued", unit=MetricUnit.Count, value=1)
+        self.metrics.count("TokenIssued")
         extra = {"outcome": "issued", "kind": str(user.kind), "login_jti": user.jti, "vendor": self.audience}
         self.logger.info("token issued", extra={**extra, **fields})
 
@@ -156,7 +146,7 @@ class SignIn:
         self._refuse_if_used(self.links.spend(spend))
         campaign = user.campaign or _NO_CAMPAIGN
         self.logger.info("link spent", extra={"outcome": "link_spent", "link_jti": user.jti, "campaign": campaign})
-        count(self.metrics, "LinkSpent", campaign=campaign)
+        self.metrics.count("LinkSpent", campaign=campaign)
 
     def _install_handlers(self) -> None:
         """Map the domain errors to responses for the app; the routes only raise."""
@@ -170,7 +160,7 @@ class SignIn:
 
         def _login_required(exc: LoginRequired) -> Response[Any]:
             logger.info("login required", extra={"outcome": "login_redirect", "reason": exc.reason})
-            count(metrics, "LoginRedirect", reason=exc.reason)
+            metrics.count("LoginRedirect", reason=exc.reason)
             location = login_redirect_url(self.settings.platform_login_url, request_url(app.current_event))
             return redirect_response(location, status=303 if self.method == "POST" else 302)
 
@@ -180,7 +170,7 @@ class SignIn:
                 campaign = user.campaign or _NO_CAMPAIGN
                 extra = {"outcome": "link_confirm", "link_jti": user.jti, "campaign": campaign}
                 logger.info("link opened", extra=extra)
-                count(metrics, "LinkOpened", campaign=campaign)
+                metrics.count("LinkOpened", campaign=campaign)
             else:
                 logger.info("head answered without a token", extra={"outcome": "head", "login_jti": user.jti})
             page = confirmation_page(portal_name=self.settings.portal_name, email=user.email, request_id=request_id())
@@ -191,7 +181,7 @@ class SignIn:
         def _refused(exc: BridgeError) -> Response[Any]:
             log = logger.error if exc.status >= 500 else logger.warning
             log("request refused", extra={"outcome": "refused", "reason": exc.reason, "detail": exc.detail})
-            count(metrics, "Refused", reason=exc.reason)
+            metrics.count("Refused", reason=exc.reason)
             return error_response(exc, request_id=request_id(), as_json=as_json())
 
         def _not_found(exc: NotFoundError) -> Response[Any]:
@@ -201,7 +191,7 @@ class SignIn:
         def _unexpected(exc: Exception) -> Response[Any]:
             # A bug, not bad input: keep the trace in the logs and show the user a reference only.
             logger.exception("unexpected error", extra={"outcome": "error"})
-            count(metrics, "Refused", reason="internal_error")
+            metrics.count("Refused", reason="internal_error")
             return page_response(500, "Something went wrong", "Please try again in a minute.", request_id=request_id())
 
         # Registered by call, not decorator: Powertools' decorators are untyped.

@@ -27,11 +27,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from aws_lambda_powertools import Logger
 from botocore.exceptions import BotoCoreError, ClientError
 
 from . import clients
 from .errors import DependencyUnavailable
+from .observability import Logger
 
 if TYPE_CHECKING:
     from mypy_boto3_secretsmanager.client import SecretsManagerClient
@@ -53,8 +53,6 @@ ERROR_RETRY_SECONDS = 5
 # A signature that fails with a cached current key older than this fetches the current key again.
 REFRESH_SECONDS = 10
 CURRENT, PREVIOUS = "AWSCURRENT", "AWSPREVIOUS"
-
-_log = Logger(child=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +78,7 @@ class KeyCache:
         max_age: int,
         max_stale: int,
         previous_grace: int,
+        logger: Logger | None = None,
         client: SecretsManagerClient | None = None,
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
@@ -93,6 +92,7 @@ class KeyCache:
         self._entries: dict[tuple[str, str], _Entry] = {}
         self._lock = threading.Lock()
         self._warned_short: set[str] = set()
+        self._log = logger or Logger()
 
     def clear(self) -> None:
         """Forget every key, as a new container would."""
@@ -107,7 +107,7 @@ class KeyCache:
             raise DependencyUnavailable("secret_not_set", detail=f"{secret_id} holds no key yet")
         if len(value.encode()) < MIN_KEY_BYTES and secret_id not in self._warned_short:
             self._warned_short.add(secret_id)
-            _log.warning("vendor key is shorter than %d bytes", MIN_KEY_BYTES, extra={"secret_id": secret_id})
+            self._log.warning("vendor key is shorter than %d bytes", MIN_KEY_BYTES, extra={"secret_id": secret_id})
         return value
 
     def login_token_keys(self, secret_id: str) -> Iterator[str]:
@@ -157,7 +157,7 @@ class KeyCache:
             if not stale:
                 raise
             extra = {"secret_id": secret_id, "stage": stage, "detail": exc.detail}
-            _log.warning("serving a cached key while Secrets Manager fails", extra=extra)
+            self._log.warning("serving a cached key while Secrets Manager fails", extra=extra)
             return entry.version
         with self._lock:
             entry.version, entry.fetched_at, entry.failed_at, entry.failure = version, now, None, None
