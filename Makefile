@@ -16,7 +16,7 @@ STACK_NAME ?= sso-bridge
 # Values that carry user data (emails, names, file names) reach programs as argv, never as shell text:
 # $(call arg,VAR) single-quotes the variable's raw value (make does not expand it, the shell does not either),
 # and they are not exported, because make expands a variable's value when it exports it.
-USER_VARS := EMAIL NAME JTI AUD PROVIDER TTL REDIRECT_TO CAMPAIGN IN OUT LOCAL JSON STACK_NAME EMERGENCY SHOW_KEY FUZZ_SECONDS
+USER_VARS := EMAIL NAME JTI AUD PROVIDER TTL REDIRECT_TO CAMPAIGN IN OUT LOCAL JSON STACK_NAME EMERGENCY SHOW_KEY FUZZ_SECONDS BENCH_SECONDS
 unexport $(USER_VARS)
 define newline
 
@@ -104,7 +104,7 @@ lint: venv
 
 typecheck: venv
 	$(BIN)/mypy layers/signing/sso_bridge
-	$(BIN)/mypy functions local ops fuzz
+	$(BIN)/mypy functions local ops fuzz benchmarks
 
 # checkov, in a venv of its own (it pins versions that clash with the dev tools'), made from the same Python inside
 # .venv (ignored by git, removed by `make clean`). It reads the template as CloudFormation will run it: SAM's
@@ -148,11 +148,26 @@ build-test: build
 test: venv chromium lint typecheck validate build
 	$(BIN)/pytest
 
-bench: venv
-	$(BIN)/python -m benchmarks
+# `make bench` (benchmarks/) runs what `sam build` made (.aws-sam/build) in a venv shaped like the Lambda runtime,
+# .venv/bench-runtime (ignored by git, removed by `make clean`): the same Python with boto3 alone, at the dev group's
+# pin (pyproject.toml; the runtime ships its own boto3), and nothing else: no cryptography, no awscrt, no dev tools.
+# Moto, the local stack and the report run in .venv. BENCH_SECONDS: the local stack's load test (default 10).
+# Results: a table, and .bench/results.json.
+BENCH_BOTO3_VERSION := 1.43.108
+BENCH_VENV := $(VENV)/bench-runtime
+
+$(BENCH_VENV)/.installed-$(BENCH_BOTO3_VERSION):
+	@test -n "$(PYTHON)" || { echo "python3.13 not found: install it (pyenv install 3.13) or set PYTHON=" >&2; exit 1; }
+	$(PYTHON) -m venv --clear $(BENCH_VENV)
+	$(BENCH_VENV)/bin/python -m pip install -q --disable-pip-version-check "boto3==$(BENCH_BOTO3_VERSION)"
+	@touch $@
+
+bench: build $(BENCH_VENV)/.installed-$(BENCH_BOTO3_VERSION)
+	$(BIN)/python -m benchmarks --runtime-python=$(BENCH_VENV)/bin/python \
+		$(if $(value BENCH_SECONDS),--seconds=$(call arg,BENCH_SECONDS))
 
 clean:
-	rm -rf .aws-sam $(VENV) .mypy_cache .ruff_cache
+	rm -rf .aws-sam $(VENV) .mypy_cache .ruff_cache .bench .mutmut
 
 # Fuzz the login-token and URL checks (fuzz/, atheris) for FUZZ_SECONDS per target (default 300); `make test` runs
 # them for seconds. The corpus grows between runs and crashes are kept, outside the repo: see `python -m fuzz -h`.

@@ -1,150 +1,137 @@
-"""`make bench`: what a click costs, as ratios against baselines measured in the same run.
+"""`make bench`: what a click costs, as ratios against floors measured in the same run, on the built code.
 
-- warm request: a whole ClickFunnels request through the handler (secrets cached, moto in-process) against
-  the irreducible work, verifying one HS256 token and signing another with PyJWT;
-- cold start: importing the handler in a fresh interpreter against importing boto3 alone (which Powertools
-  Parameters needs anyway);
-- email links: `make links` minting a CSV of generated contacts through the real CSV path (temporary files)
-  against reading and writing the same rows with the csv module alone. A mailing must not wait on us:
-  the budget is 50,000 rows/s on the project's 2-core machines.
+    python -m benchmarks [--runtime-python PATH] [--rounds 7] [--calls N] [--cold-runs 5] [--seconds 10]
+        [--clients 20] [--link-rows 200000] [--only warm,cold,links,load] [--out .bench/results.json]
 
-Ratios, not seconds, so runs on different machines compare. Tests never assert timings; read these.
+- warm: each flow (ClickFunnels, Kustomer, HappyFox sign-ins; a ClickFunnels email link spent), through the HTTP
+  API and the function URL event, one ``lambda_handler`` call against the floor (PyJWT decode + encode like the
+  flow's, plus the flow's DynamoDB write through boto3), median of ``--rounds`` rounds of ``--calls`` calls
+  (default: as many as fill 0.3 s) in the same process (benchmarks/flows.py says what each floor is);
+- cold: a fresh interpreter importing the handler and serving its first request, against one doing only the
+  unavoidable (import jwt and boto3, make the clients, fetch the two secrets, decode, encode, write where the flow
+  writes), ``--cold-runs`` each, median; resident memory after the first request; the cold start's slowest
+  imports (``-X importtime``);
+- links: `make links` rows/s against reading and writing the CSV alone (in this process);
+- load: the local stack (`make run`) under ``--clients`` concurrent clients for ``--seconds`` (or BENCH_SECONDS).
+
+Warm and cold run the artifacts of `sam build` (.aws-sam/build) in a venv shaped like the Lambda runtime (Python
+3.13 with boto3 alone, .venv/bench-runtime, made by `make bench`), with the environment Lambda sets and the
+template's own variables (benchmarks/lambda_env.py), against moto's server and a stand-in X-Ray daemon in this
+process (benchmarks/emulator.py). Ratios, not seconds, so runs on different machines compare. Tests never assert
+timings; read these.
 """
 
 from __future__ import annotations
 
-import csv
+import argparse
+import json
 import os
-import statistics
+import platform
+import shutil
 import subprocess
 import sys
-import tempfile
 import time
-import timeit
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
+# This checkout's code first (ops.link and the local stack import the layer's source), whatever the venv's .pth says.
 sys.path[:0] = [str(ROOT), str(ROOT / "layers" / "signing")]
 
-from tests.helpers import (  # noqa: E402
-    LINK_REVOCATIONS_TABLE_NAME,
-    LOGIN_TOKEN_KEY,
-    SECRET_IDS,
-    SPENT_LINKS_TABLE_NAME,
-    VENDOR_KEYS,
-    LambdaContext,
-    load_event,
-    make_login_token,
-)
+from benchmarks.flows import CASES  # noqa: E402
+from benchmarks.lambda_env import BENCH_DIR, RUNTIME_PYTHON  # noqa: E402
+from benchmarks.report import table  # noqa: E402
 
-ENV = {
-    "AWS_DEFAULT_REGION": "eu-west-1",
-    "AWS_ACCESS_KEY_ID": "bench",
-    "AWS_SECRET_ACCESS_KEY": "bench",
-    "POWERTOOLS_TRACE_DISABLED": "true",
-    "POWERTOOLS_METRICS_NAMESPACE": "SsoBridgeBench",
-    "POWERTOOLS_LOG_LEVEL": "WARNING",
-    "LOGIN_TOKEN_SECRET_ID": SECRET_IDS["login"],
-    "PLATFORM_LOGIN_URL": "https://platform.example.com/login",
-    "CLICKFUNNELS_SECRET_ID": SECRET_IDS["clickfunnels"],
-    "CLICKFUNNELS_WORKSPACE_DOMAIN": "yourworkspace.myclickfunnels.com",
-    # Required since email links; an interactive request never reads them.
-    "SPENT_LINKS_TABLE_NAME": SPENT_LINKS_TABLE_NAME,
-    "LINK_REVOCATIONS_TABLE_NAME": LINK_REVOCATIONS_TABLE_NAME,
-}
+SECTIONS = ("warm", "cold", "links", "load")
 
 
-def best_of(fn: object, number: int, repeat: int = 5) -> float:
-    return min(timeit.repeat(fn, number=number, repeat=repeat)) / number  # type: ignore[arg-type]
+def _git(*args: str) -> str:
+    git = shutil.which("git")
+    if git is None:
+        return ""
+    done = subprocess.run([git, *args], cwd=ROOT, capture_output=True, text=True, check=False)
+    return done.stdout.rstrip()
 
 
-def warm_request() -> tuple[float, float]:
-    import boto3
-    import jwt
-    from moto import mock_aws
-
-    os.environ.update(ENV)
-    with mock_aws():
-        client = boto3.client("secretsmanager")
-        client.create_secret(Name=SECRET_IDS["login"], SecretString=LOGIN_TOKEN_KEY)
-        client.create_secret(Name=SECRET_IDS["clickfunnels"], SecretString=VENDOR_KEYS["clickfunnels"])
-        from functions.clickfunnels import app
-
-        token = make_login_token(lifetime=300)  # LOGIN_TOKEN_MAX_TTL: interactive tokens live minutes
-        event = load_event("clickfunnels-sso-httpapi", query=f"login_token={token}")
-        context = LambdaContext()
-        devnull = open(os.devnull, "w")  # noqa: SIM115 - metrics print EMF to stdout
-        stdout, sys.stdout = sys.stdout, devnull
-        try:
-            assert app.lambda_handler(event, context)["statusCode"] == 302
-
-            def baseline() -> None:
-                jwt.decode(token, LOGIN_TOKEN_KEY, algorithms=["HS256"], audience="clickfunnels")
-                now = int(time.time())
-                jwt.encode({"sub": "a", "iat": now, "exp": now + 300}, VENDOR_KEYS["clickfunnels"], algorithm="HS256")
-
-            base = best_of(baseline, 2000)
-            full = best_of(lambda: app.lambda_handler(event, context), 500)
-        finally:
-            sys.stdout = stdout
-            devnull.close()
-    return base, full
+def code_version() -> dict[str, Any]:
+    changed = _git("status", "--porcelain", "--", "functions", "layers", "template.yaml").splitlines()
+    return {"commit": _git("rev-parse", "--short", "HEAD").strip(), "uncommitted_code_changes": changed}
 
 
-def import_time(statement: str, runs: int = 7) -> float:
-    env = {**os.environ, **ENV, "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "layers" / "signing")])}
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        subprocess.run([sys.executable, "-c", statement], env=env, check=True, cwd=ROOT)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--runtime-python", type=Path, default=RUNTIME_PYTHON)
+    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--calls", type=int, default=0, help="calls per warm round (0: fill --round-seconds)")
+    parser.add_argument("--round-seconds", type=float, default=0.3)
+    parser.add_argument("--cold-runs", type=int, default=5)
+    parser.add_argument("--seconds", type=float, default=float(os.environ.get("BENCH_SECONDS") or 10))
+    parser.add_argument("--clients", type=int, default=20)
+    parser.add_argument("--link-rows", type=int, default=200_000)
+    parser.add_argument("--only", default=",".join(SECTIONS), help=f"comma-separated subset of {', '.join(SECTIONS)}")
+    parser.add_argument("--out", type=Path, default=BENCH_DIR / "results.json")
+    args = parser.parse_args(argv)
+    args.runtime_python = args.runtime_python.absolute()  # not resolve(): the venv is its symlink
+    args.only = [name.strip() for name in args.only.split(",") if name.strip()]
+    unknown = set(args.only) - set(SECTIONS)
+    if unknown:
+        parser.error(f"--only: unknown section(s) {', '.join(sorted(unknown))}")
+    return args
 
 
-def link_batch(rows: int = 200_000) -> tuple[float, float]:
-    """Seconds per row: minting links for a contacts CSV, and copying that CSV with two columns more."""
-    from ops.link import LinkMinter, mint_csv
+def run(args: argparse.Namespace, say: Any = print) -> dict[str, Any]:
+    results: dict[str, Any] = {
+        "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "code": code_version(),
+        "machine": {"cpus": os.cpu_count(), "machine": platform.machine(), "bench_python": sys.version.split()[0]},
+        "settings": {
+            key: getattr(args, key)
+            for key in ("rounds", "calls", "round_seconds", "cold_runs", "seconds", "clients", "link_rows")
+        },
+    }
+    if "warm" in args.only or "cold" in args.only:
+        from benchmarks.runner import Bench
 
-    with tempfile.TemporaryDirectory(prefix="sso-bridge-bench-") as tmp:
-        contacts, links, copy = Path(tmp, "contacts.csv"), Path(tmp, "links.csv"), Path(tmp, "copy.csv")
-        with contacts.open("w", newline="", encoding="utf-8") as out:
-            writer = csv.writer(out)
-            writer.writerow(["Email", "First Name", "Last Name", "Company"])
-            for i in range(rows):
-                writer.writerow([f"user{i}@example.com", "Jane", f"Doe {i}", "Acme, Inc."])
+        with Bench(args.runtime_python) as bench:
+            results["runtime"] = bench.facts
+            if "warm" in args.only:
+                results["warm"] = []
+                for case in CASES:
+                    say(f"warm {case.name} ...", file=sys.stderr)
+                    results["warm"].append(
+                        bench.warm(case, rounds=args.rounds, calls=args.calls, round_seconds=args.round_seconds)
+                    )
+            if "cold" in args.only:
+                results["cold"] = []
+                for case in CASES:
+                    say(f"cold {case.name} ...", file=sys.stderr)
+                    results["cold"].append(bench.cold(case, runs=args.cold_runs))
+    if "links" in args.only:
+        from benchmarks.links import link_batch
 
-        def floor() -> None:
-            with contacts.open(newline="", encoding="utf-8-sig") as text, copy.open("w", newline="") as out:
-                writer = csv.writer(out)
-                for row in csv.reader(text):
-                    writer.writerow([*row, "", ""])
+        say("links ...", file=sys.stderr)
+        results["links"] = link_batch(args.link_rows)
+    if "load" in args.only:
+        from benchmarks.load import load_test
 
-        minter = LinkMinter(
-            LOGIN_TOKEN_KEY,
-            vendor="clickfunnels",
-            function_url="https://abcdefghijklmnopqrstuvwxyz012345.lambda-url.eu-west-1.on.aws/",
-            issued_at=int(time.time()),
-            ttl=7 * 86400,
-            campaign="spring-sale",
-        )
-        base = best_of(floor, 1, repeat=3) / rows
-        full = best_of(lambda: mint_csv(contacts, links, minter, report=print), 1, repeat=3) / rows
-    return base, full
+        say(f"load: local stack, {args.clients} clients, {args.seconds:g} s ...", file=sys.stderr)
+        results["load"] = load_test(args.seconds, args.clients)
+    return results
 
 
-def main() -> None:
-    base, full = warm_request()
-    print(f"warm request: {full * 1e6:8.0f} us  vs PyJWT verify+sign {base * 1e6:6.0f} us  ratio {full / base:5.1f}x")
-    interpreter = import_time("pass")
-    boto3_only = import_time("import boto3") - interpreter
-    handler = import_time("import functions.clickfunnels.app") - interpreter
-    print(
-        f"cold import : {handler * 1e3:8.0f} ms  vs import boto3 {boto3_only * 1e3:11.0f} ms  "
-        f"ratio {handler / boto3_only:5.1f}x"
-    )
-    base, full = link_batch()
-    print(f"batch links : {1 / full:8.0f} rows/s vs csv read+write {1 / base:7.0f} rows/s  ratio {full / base:5.1f}x")
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    results = run(args)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(results, indent=2) + "\n")
+    code = results["code"]
+    changes = len(code["uncommitted_code_changes"])
+    dirty = f", {changes} uncommitted changes in functions/, layers/, template.yaml" if changes else ""
+    print(f"sso-bridge bench at {code['commit']}{dirty}; {results['machine']['cpus']} CPUs")
+    print(table(results))
+    print(f"\nJSON: {args.out}")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -1,0 +1,104 @@
+"""AWS for the bench: moto's server (Secrets Manager, DynamoDB) and a stand-in X-Ray daemon, in this process.
+
+The functions under test run in other processes (the runtime venv) and reach these over localhost, as a function
+in Lambda reaches its region's endpoints and its X-Ray daemon: one HTTP round trip per call, a UDP datagram per
+trace document. The secrets and tables are the template's (``lambda_env.Stack``): each secret holds the key the
+bench signs with, each table is created from its definition.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Any
+
+import boto3
+from moto.server import ThreadedMotoServer
+
+from benchmarks.lambda_env import REGION, Stack, secret_value
+from local.template import table_definition
+
+__all__ = ["Emulator", "XRayDaemon"]
+
+
+class XRayDaemon:
+    """Receives the X-Ray SDK's UDP datagrams and counts them, as evidence that tracing ran (or did not)."""
+
+    def __init__(self) -> None:
+        self._socket = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self._socket.bind(("127.0.0.1", 0))
+        self.address: tuple[str, int] = self._socket.getsockname()[:2]
+        self.datagrams = 0
+        self._thread = threading.Thread(target=self._receive, name="xray-daemon", daemon=True)
+        self._thread.start()
+
+    def _receive(self) -> None:
+        while True:
+            try:
+                self._socket.recv(65536)
+            except OSError:
+                return
+            self.datagrams += 1
+
+    def close(self) -> None:
+        self._socket.close()
+
+
+@dataclass
+class Emulator(AbstractContextManager["Emulator"]):
+    """Moto on a free localhost port, seeded with the stack's secrets and tables; an X-Ray daemon beside it."""
+
+    stack: Stack
+    endpoint: str = ""
+    xray: XRayDaemon | None = None
+    _server: ThreadedMotoServer | None = field(default=None, repr=False)
+
+    def __enter__(self) -> Emulator:
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no line per request
+        self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        self._server.start()
+        host, port = self._server.get_host_and_port()
+        self.endpoint = f"http://{host}:{port}"
+        self.xray = XRayDaemon()
+        self._seed()
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        if self.xray is not None:
+            self.xray.close()
+        if self._server is not None:
+            self._server.stop()
+
+    def client(self, service: str) -> Any:
+        return boto3.client(  # type: ignore[call-overload]
+            service,
+            region_name=REGION,
+            endpoint_url=self.endpoint,
+            aws_access_key_id="bench",
+            aws_secret_access_key="bench",
+        )
+
+    def _seed(self) -> None:
+        secretsmanager = self.client("secretsmanager")
+        for logical_id, resource in self.stack.resources("AWS::SecretsManager::Secret").items():
+            # The name inside the ARN the functions get (its last six characters are the random tail).
+            name = self.stack.physical[logical_id].split(":secret:", 1)[1][:-7]
+            created = secretsmanager.create_secret(
+                Name=name, SecretString=resource.get("Properties", {}).get("SecretString") or secret_value(logical_id)
+            )
+            self.stack.physical[logical_id] = created["ARN"]  # moto draws its own tail
+            # As after deployment: the operator put the vendor's key over the placeholder (AWSPREVIOUS exists).
+            secretsmanager.put_secret_value(SecretId=created["ARN"], SecretString=secret_value(logical_id))
+        dynamodb = self.client("dynamodb")
+        for logical_id, resource in self.stack.resources("AWS::DynamoDB::Table").items():
+            name = self.stack.physical[logical_id]
+            dynamodb.create_table(TableName=name, **table_definition(logical_id, self.stack.template))
+            ttl = resource.get("Properties", {}).get("TimeToLiveSpecification")
+            if ttl and ttl.get("Enabled"):
+                dynamodb.update_time_to_live(
+                    TableName=name, TimeToLiveSpecification={"AttributeName": ttl["AttributeName"], "Enabled": True}
+                )

@@ -1,0 +1,337 @@
+"""What a function sees in Lambda, rebuilt on this machine from template.yaml and `sam build`'s output.
+
+- Paths: the function's built folder is the task root (``/var/task``), the built layer is ``/opt``; ``PYTHONPATH``
+  puts them ahead of the runtime's own packages in the order Lambda's Python runtime does (``/var/task``,
+  ``/opt/python/lib/python3.13/site-packages``, ``/opt/python``, then the runtime's site-packages, which here
+  is the bench venv's: boto3 alone).
+- The variables Lambda sets (``LAMBDA_TASK_ROOT``, ``AWS_EXECUTION_ENV``, ``_HANDLER``, X-Ray's, ...), and the
+  template's own for the function (Globals merged under the function's), with ``!Ref``/``!Sub`` resolved: a
+  parameter to the value ``sam deploy`` would get (samconfig.toml's overrides, else its default), a secret to
+  its ARN in the emulator, a table to a CloudFormation-style generated name.
+- A layer built for another architecture (arm64 here, on an x86_64 machine) has extension modules this
+  interpreter cannot load, and the package would silently fall back to pure Python (wrapt does), which Lambda
+  never does. Those distributions, same name and version, are installed for this machine into an overlay that
+  sits just ahead of the layer (``native_overlay``); everything else runs as built.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+import subprocess
+import sysconfig
+import time
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from local.template import load_template
+from tests.helpers import (
+    HAPPYFOX_ACCOUNT_URL,
+    KUSTOMER_CUSTOM_DOMAIN,
+    KUSTOMER_PORTAL_HOST,
+    LOGIN_TOKEN_KEY,
+    PLATFORM_LOGIN_URL,
+    VENDOR_KEYS,
+    WORKSPACE,
+)
+
+ROOT = Path(__file__).resolve().parent.parent
+BUILD = ROOT / ".aws-sam" / "build"
+BENCH_DIR = ROOT / ".bench"
+RUNTIME_PYTHON = ROOT / ".venv" / "bench-runtime" / "bin" / "python"
+
+STACK_NAME = "sso-bridge"
+REGION = "eu-west-1"
+ACCOUNT_ID = "123456789012"
+PSEUDO = {
+    "AWS::StackName": STACK_NAME,
+    "AWS::Region": REGION,
+    "AWS::AccountId": ACCOUNT_ID,
+    "AWS::Partition": "aws",
+    "AWS::URLSuffix": "amazonaws.com",
+    "AWS::NoValue": "",
+}
+# Parameters without a default, when samconfig.toml has no override for them: the tests' values.
+REQUIRED_PARAMETERS = {
+    "PlatformLoginUrl": PLATFORM_LOGIN_URL,
+    "ClickFunnelsWorkspaceDomain": WORKSPACE,
+    "KustomerRedirectHosts": f"{KUSTOMER_PORTAL_HOST},{KUSTOMER_CUSTOM_DOMAIN}",
+    "HappyFoxAccountUrl": HAPPYFOX_ACCOUNT_URL,
+}
+
+
+class TemplateError(Exception):
+    """Something in template.yaml the bench cannot turn into a Lambda environment."""
+
+
+def _suffix(size: int = 12) -> str:
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+    return "".join(secrets.choice(alphabet) for _ in range(size))
+
+
+def deployed_parameters(template: Mapping[str, Any], samconfig: Path = ROOT / "samconfig.toml") -> dict[str, str]:
+    """Every template parameter's value: samconfig.toml's deploy overrides, the default, or the tests' value."""
+    overrides: dict[str, str] = {}
+    if samconfig.exists():
+        config = tomllib.loads(samconfig.read_text())
+        raw = config.get("default", {}).get("deploy", {}).get("parameters", {}).get("parameter_overrides", [])
+        for item in [raw] if isinstance(raw, str) else raw:
+            for pair in re.findall(r"(\w+)=(\"[^\"]*\"|\S+)", item):
+                overrides[pair[0]] = pair[1].strip('"')
+    values = {}
+    for name, spec in template.get("Parameters", {}).items():
+        if name in overrides:
+            values[name] = overrides[name]
+        elif "Default" in spec:
+            values[name] = str(spec["Default"])
+        elif name in REQUIRED_PARAMETERS:
+            values[name] = REQUIRED_PARAMETERS[name]
+        else:
+            raise TemplateError(f"parameter {name} has no default: give it a value in REQUIRED_PARAMETERS")
+    return values
+
+
+def secret_value(logical_id: str) -> str:
+    """The key an ``AWS::SecretsManager::Secret`` holds: the login-token key, a vendor's, or a random one."""
+    if logical_id == "LoginTokenSecret":
+        return LOGIN_TOKEN_KEY
+    for vendor, key in VENDOR_KEYS.items():
+        if logical_id.lower() == f"{vendor}secret":
+            return key
+    return secrets.token_urlsafe(36)
+
+
+@dataclass
+class Stack:
+    """The template with every resource given a physical id, as after a deployment."""
+
+    template: dict[str, Any]
+    parameters: dict[str, str]
+    physical: dict[str, str] = field(default_factory=dict)  # logical id -> what !Ref returns
+
+    @classmethod
+    def load(cls, template: dict[str, Any] | None = None) -> Stack:
+        template = template or load_template()
+        stack = cls(template, deployed_parameters(template))
+        for logical_id, resource in template.get("Resources", {}).items():
+            stack.physical[logical_id] = stack._physical_id(logical_id, resource)
+        return stack
+
+    def _physical_id(self, logical_id: str, resource: Mapping[str, Any]) -> str:
+        kind, props = resource.get("Type", ""), resource.get("Properties", {})
+        generated = f"{STACK_NAME}-{logical_id}-{_suffix()}"
+        if kind == "AWS::SecretsManager::Secret":  # !Ref is the ARN; the name gets a random tail
+            name = props.get("Name") or f"{logical_id}-{_suffix()}"
+            return f"arn:aws:secretsmanager:{REGION}:{ACCOUNT_ID}:secret:{name}-{_suffix(6)}"
+        if kind == "AWS::DynamoDB::Table":
+            return str(props.get("TableName") or generated)
+        if kind == "AWS::Logs::LogGroup" and "LogGroupName" in props:
+            return str(self.resolve(props["LogGroupName"]))
+        if kind == "AWS::Serverless::Function":
+            return str(props.get("FunctionName") or generated)
+        return generated
+
+    def resources(self, kind: str) -> dict[str, Any]:
+        return {name: res for name, res in self.template.get("Resources", {}).items() if res.get("Type") == kind}
+
+    def resolve(self, value: Any) -> str:
+        """A literal, ``!Ref`` or ``!Sub`` as the string CloudFormation puts in an environment variable."""
+        if isinstance(value, bool):
+            return "true" if value else "false"
+        if isinstance(value, str | int | float):
+            return str(value)
+        if isinstance(value, dict) and len(value) == 1:
+            ((function, argument),) = value.items()
+            if function == "Ref":
+                return self._ref(str(argument))
+            if function == "Fn::Sub":
+                text, extra = (argument, {}) if isinstance(argument, str) else (argument[0], argument[1])
+                return re.sub(r"\$\{([^}!]+)\}", lambda m: self._sub(m.group(1), extra), text)
+            if function == "Fn::GetAtt":
+                name, attribute = argument if isinstance(argument, list) else str(argument).split(".", 1)
+                return self._get_att(name, attribute)
+        raise TemplateError(f"cannot resolve {value!r} for an environment variable")
+
+    def _ref(self, name: str) -> str:
+        if name in PSEUDO:
+            return PSEUDO[name]
+        if name in self.parameters:
+            return self.parameters[name]
+        if name in self.physical:
+            return self.physical[name]
+        raise TemplateError(f"!Ref {name}: no such parameter or resource")
+
+    def _sub(self, name: str, extra: Mapping[str, Any]) -> str:
+        if name in extra:
+            return self.resolve(extra[name])
+        if "." in name:
+            return self._get_att(*name.split(".", 1))
+        return self._ref(name)
+
+    def _get_att(self, name: str, attribute: str) -> str:
+        kind = self.template["Resources"][name]["Type"]
+        if kind == "AWS::DynamoDB::Table" and attribute == "Arn":
+            return f"arn:aws:dynamodb:{REGION}:{ACCOUNT_ID}:table/{self.physical[name]}"
+        return f"{self.physical[name]}.{attribute}"
+
+
+@dataclass(frozen=True)
+class LambdaFunction:
+    """One function as Lambda would run it: its code, handler, memory and the environment it gets."""
+
+    logical_id: str
+    name: str
+    handler: str
+    memory: int
+    timeout: int
+    tracing: str
+    task_root: Path
+    template_env: dict[str, str]
+    log_group: str
+
+    @property
+    def arn(self) -> str:
+        return f"arn:aws:lambda:{REGION}:{ACCOUNT_ID}:function:{self.name}"
+
+    def environment(
+        self,
+        *,
+        layer: Path,
+        overlay: list[Path],
+        runtime_python: Path,
+        endpoint: str,
+        xray_daemon: tuple[str, int],
+        home: Path,
+        trace_id: str,
+    ) -> dict[str, str]:
+        """What Lambda's Python 3.13 runtime puts in the function's environment, then the template's variables."""
+        python = layer / "python"
+        path = [self.task_root, *overlay, python / "lib" / "python3.13" / "site-packages", python]
+        host, port = xray_daemon
+        env = {
+            "PATH": f"{runtime_python.parent}:/usr/local/bin:/usr/bin/:/bin",
+            "LANG": "en_US.UTF-8",
+            "TZ": ":UTC",
+            "HOME": str(home),  # no ~/.aws: Lambda has no shared config or credentials files
+            "PYTHONPATH": os.pathsep.join(str(p) for p in path),
+            "PYTHONDONTWRITEBYTECODE": "1",  # /var/task and /opt are read-only: nothing compiled is kept
+            "LAMBDA_TASK_ROOT": str(self.task_root),
+            "LAMBDA_RUNTIME_DIR": str(runtime_python.parent.parent),  # the runtime's own folder: the bench venv
+            "_HANDLER": self.handler,
+            "AWS_EXECUTION_ENV": "AWS_Lambda_python3.13",
+            "AWS_LAMBDA_FUNCTION_NAME": self.name,
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(self.memory),
+            "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+            "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand",
+            "AWS_LAMBDA_LOG_GROUP_NAME": self.log_group,
+            "AWS_LAMBDA_LOG_STREAM_NAME": f"2026/11/23/[$LATEST]{secrets.token_hex(16)}",
+            "AWS_LAMBDA_RUNTIME_API": "127.0.0.1:9001",
+            "AWS_REGION": REGION,
+            "AWS_DEFAULT_REGION": REGION,
+            "AWS_ACCESS_KEY_ID": "ASIABENCHBENCHBENCH0",
+            "AWS_SECRET_ACCESS_KEY": "bench-secret-access-key",
+            "AWS_SESSION_TOKEN": "bench-session-token",
+            "AWS_ENDPOINT_URL": endpoint,  # the emulator: the only variable Lambda would not set
+            "AWS_XRAY_CONTEXT_MISSING": "LOG_ERROR",
+            "AWS_XRAY_DAEMON_ADDRESS": f"{host}:{port}",
+            "_AWS_XRAY_DAEMON_ADDRESS": host,
+            "_AWS_XRAY_DAEMON_PORT": str(port),
+            "_X_AMZN_TRACE_ID": trace_id,
+        }
+        return {**env, **self.template_env}
+
+
+def trace_id(sampled: bool) -> str:
+    """An ``_X_AMZN_TRACE_ID`` as Lambda sets it for an invocation."""
+    root = f"1-{int(time.time()):08x}-{secrets.token_hex(12)}"
+    return f"Root={root};Parent={secrets.token_hex(8)};Sampled={1 if sampled else 0};Lineage=1:{secrets.token_hex(4)}:0"
+
+
+def lambda_functions(stack: Stack, build: Path = BUILD) -> dict[str, LambdaFunction]:
+    """Every ``AWS::Serverless::Function``, its code where `sam build` put it."""
+    globals_ = stack.template.get("Globals", {}).get("Function", {})
+    found = {}
+    for logical_id, resource in stack.resources("AWS::Serverless::Function").items():
+        props = resource.get("Properties", {})
+
+        def setting(name: str, default: Any, props: Mapping[str, Any] = props) -> Any:
+            return props.get(name, globals_.get(name, default))
+
+        variables = {
+            **globals_.get("Environment", {}).get("Variables", {}),
+            **props.get("Environment", {}).get("Variables", {}),
+        }
+        log_group = setting("LoggingConfig", {}).get("LogGroup")
+        found[logical_id] = LambdaFunction(
+            logical_id=logical_id,
+            name=stack.physical[logical_id],
+            handler=str(setting("Handler", "app.lambda_handler")),
+            memory=int(stack.resolve(setting("MemorySize", 128))),
+            timeout=int(stack.resolve(setting("Timeout", 3))),
+            tracing=str(stack.resolve(setting("Tracing", "PassThrough"))),
+            task_root=build / logical_id,
+            template_env={name: stack.resolve(value) for name, value in variables.items()},
+            log_group=stack.resolve(log_group) if log_group else f"/aws/lambda/{stack.physical[logical_id]}",
+        )
+    return found
+
+
+def layer_dir(stack: Stack, build: Path = BUILD) -> Path:
+    """The built layer's folder (its ``python/`` is Lambda's ``/opt/python``)."""
+    layers = list(stack.resources("AWS::Serverless::LayerVersion"))
+    if len(layers) != 1:
+        raise TemplateError(f"expected one layer, found {layers}")
+    return build / layers[0]
+
+
+# --- a layer built for another architecture ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ForeignExtensions:
+    """Distributions in the layer whose compiled modules this interpreter cannot load."""
+
+    layer_suffix: str  # e.g. .cpython-313-aarch64-linux-gnu.so
+    host_suffix: str
+    distributions: dict[str, str]  # name -> version
+
+
+def foreign_extensions(layer_python: Path) -> ForeignExtensions:
+    host = str(sysconfig.get_config_var("EXT_SUFFIX") or ".so")
+    suffixes: set[str] = set()
+    owners: dict[str, str] = {}
+    records = {
+        record: record.parent.name.removesuffix(".dist-info") for record in layer_python.glob("*.dist-info/RECORD")
+    }
+    for record, dist in records.items():
+        for line in record.read_text().splitlines():
+            path = line.split(",", 1)[0]
+            match = re.search(r"(\.cpython-[^/]*\.so)$", path)
+            if match and match.group(1) != host:
+                suffixes.add(match.group(1))
+                name, _, version = dist.rpartition("-")
+                owners[name] = version
+    return ForeignExtensions(", ".join(sorted(suffixes)), host, owners)
+
+
+def native_overlay(
+    runtime_python: Path, foreign: ForeignExtensions, cache: Path = BENCH_DIR / "native-layer"
+) -> list[Path]:
+    """The foreign distributions, same versions, built for this machine (pip, once; then cached)."""
+    overlay = []
+    for name, version in sorted(foreign.distributions.items()):
+        target = cache / f"{name}-{version}{foreign.host_suffix.removesuffix('.so')}"
+        if not list(target.glob("*.dist-info")):
+            subprocess.run(
+                [
+                    str(runtime_python), "-m", "pip", "install", "-q", "--disable-pip-version-check", "--no-deps",
+                    "--only-binary=:all:", "--target", str(target), f"{name}=={version}",
+                ],
+                check=True,
+            )  # fmt: skip
+        overlay.append(target)
+    return overlay

@@ -1,0 +1,325 @@
+"""Warm and cold measurements of the built functions, each in a process of the Lambda-shaped runtime venv.
+
+``Bench`` holds what every measurement shares: the stack (template.yaml, resolved), the emulator, the built
+layer (with its native overlay, if any) and the runtime's Python. ``warm(case)`` and ``cold(case)`` start
+``driver.py`` under the function's Lambda environment and return well-formed result dicts.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import statistics
+import subprocess
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import jwt
+
+from benchmarks import driver
+from benchmarks.emulator import Emulator
+from benchmarks.flows import Case
+from benchmarks.lambda_env import (
+    BENCH_DIR,
+    BUILD,
+    LambdaFunction,
+    Stack,
+    foreign_extensions,
+    lambda_functions,
+    layer_dir,
+    native_overlay,
+    trace_id,
+)
+from tests.helpers import LOGIN_TOKEN_KEY, VENDOR_KEYS
+
+__all__ = ["Bench", "BenchError", "parse_importtime"]
+
+DRIVER = Path(driver.__file__).resolve()
+EMAIL, NAME = "jane.doe+vip@example.com", "Jane Doe"
+INTERACTIVE_LIFETIME = 120  # seconds: what a platform hands to the browser (LOGIN_TOKEN_MAX_TTL caps it)
+LINK_LIFETIME = 7 * 86400
+_MARKER = "bench: measuring"
+
+
+class BenchError(Exception):
+    pass
+
+
+def parse_importtime(stderr: str, after: str | None = None) -> list[dict[str, Any]]:
+    """``-X importtime`` lines (after the line ``after``, when given) as {module, self_us, cumulative_us, depth}."""
+    lines = stderr.splitlines()
+    if after is not None and after in lines:
+        lines = lines[lines.index(after) + 1 :]
+    found = []
+    for line in lines:
+        match = re.match(r"import time:\s+(\d+) \|\s+(\d+) \|( *)(\S+)$", line)
+        if match:
+            found.append(
+                {
+                    "module": match.group(4),
+                    "self_us": int(match.group(1)),
+                    "cumulative_us": int(match.group(2)),
+                    "depth": len(match.group(3)) // 2,
+                }
+            )
+    return found
+
+
+def median(values: Sequence[float]) -> float:
+    return float(statistics.median(values))
+
+
+@dataclass
+class Bench:
+    """What every measurement shares. Use as a context manager: it runs the emulator."""
+
+    runtime_python: Path
+    strict: bool = True  # the runtime venv must be Lambda-shaped (no cryptography); the smoke test may relax it
+    build: Path = BUILD
+    stack: Stack = field(default_factory=Stack.load)
+    emulator: Emulator | None = None
+    functions: dict[str, LambdaFunction] = field(default_factory=dict)
+    layer: Path = Path()
+    overlay: list[Path] = field(default_factory=list)
+    facts: dict[str, Any] = field(default_factory=dict)
+
+    def __enter__(self) -> Bench:
+        if not (self.build / "template.yaml").exists():
+            raise BenchError(f"no {self.build}: run `make build` (make bench does)")
+        if not self.runtime_python.exists():
+            raise BenchError(f"no {self.runtime_python}: `make bench` makes the runtime venv")
+        self.emulator = Emulator(self.stack).__enter__()
+        self.functions = lambda_functions(self.stack, self.build)  # after seeding: secrets' ARNs are moto's
+        self.layer = layer_dir(self.stack, self.build)
+        foreign = foreign_extensions(self.layer / "python")
+        self.overlay = native_overlay(self.runtime_python, foreign) if foreign.distributions else []
+        self.home = Path(tempfile.mkdtemp(prefix="bench-home-", dir=self._tmp()))
+        self.facts = self._facts(foreign)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.emulator is not None:
+            self.emulator.__exit__(None, None, None)
+
+    def _tmp(self) -> Path:
+        path = BENCH_DIR / "tmp"
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def _facts(self, foreign: Any) -> dict[str, Any]:
+        probe = subprocess.run(
+            [
+                str(self.runtime_python), "-c",
+                "import importlib.metadata as m, json, platform, sys; print(json.dumps({"
+                "'python': sys.version.split()[0], 'machine': platform.machine(),"
+                " 'packages': sorted(f\"{d.name}=={d.version}\" for d in m.distributions())}))",
+            ],
+            capture_output=True, text=True, check=True, env={"PATH": "/usr/bin:/bin"},
+        )  # fmt: skip
+        runtime = json.loads(probe.stdout)
+        pycs = {
+            name: sum(1 for _ in path.rglob("*.pyc"))
+            for name, path in {"layer": self.layer, **{f: fn.task_root for f, fn in self.functions.items()}}.items()
+        }
+        return {
+            "runtime_python": str(self.runtime_python),
+            "runtime": runtime,
+            "layer": str(self.layer / "python"),
+            "layer_extensions_for": foreign.layer_suffix or None,
+            "native_overlay": dict(foreign.distributions),
+            "overlay_paths": [str(path) for path in self.overlay],
+            "pyc_files_shipped": pycs,
+            "tracing": {name: fn.tracing for name, fn in self.functions.items()},
+            "memory_mb": {name: fn.memory for name, fn in self.functions.items()},
+        }
+
+    # --- plans ----------------------------------------------------------------------------------------------
+
+    def function(self, case: Case) -> LambdaFunction:
+        return self.functions[case.flow.function]
+
+    def environment(self, case: Case) -> dict[str, str]:
+        assert self.emulator is not None
+        assert self.emulator.xray is not None
+        fn = self.function(case)
+        return fn.environment(
+            layer=self.layer,
+            overlay=self.overlay,
+            runtime_python=self.runtime_python,
+            endpoint=self.emulator.endpoint,
+            xray_daemon=self.emulator.xray.address,
+            home=self.home,
+            trace_id=trace_id(fn.tracing == "Active"),
+        )
+
+    def plan(self, case: Case, mode: str, **extra: Any) -> dict[str, Any]:
+        fn, flow = self.function(case), case.flow
+        env = fn.template_env
+        event = case.base_event()
+        login = {
+            "key": LOGIN_TOKEN_KEY,
+            "email": EMAIL,
+            "name": NAME,
+            "aud": flow.vendor,
+            "lifetime": LINK_LIFETIME if flow.link else INTERACTIVE_LIFETIME,
+            "use": "link" if flow.link else None,
+            "campaign": "spring-sale" if flow.link else None,
+        }
+        write: dict[str, str] | None = None
+        if flow.write == "put":
+            write = {"op": "put", "table": env["JTI_TABLE_NAME"]}
+        elif flow.write == "transact":
+            write = {
+                "op": "transact",
+                "spent_table": env["SPENT_LINKS_TABLE_NAME"],
+                "revocations_table": env["LINK_REVOCATIONS_TABLE_NAME"],
+            }
+        cleanup = {"table": env["SPENT_LINKS_TABLE_NAME"], "key": "jti"} if flow.link else None
+        plan: dict[str, Any] = {
+            "mode": mode,
+            "cleanup": cleanup,
+            "handler": fn.handler,
+            "function": {"name": fn.name, "arn": fn.arn, "memory": fn.memory, "timeout": fn.timeout},
+            "event_json": json.dumps(event),
+            "query": event["rawQueryString"],
+            "expected_status": flow.expected_status,
+            "sampled": fn.tracing == "Active",
+            "login": login,
+            "floor": {
+                "vendor": flow.vendor,
+                "audience": flow.vendor,
+                "leeway": int(env.get("LOGIN_TOKEN_LEEWAY") or 30),
+                "workspace": env.get("CLICKFUNNELS_WORKSPACE_DOMAIN", ""),
+                "redirect_to": case.redirect_to(),
+                "vendor_key": VENDOR_KEYS[flow.vendor],
+                "write": write,
+            },
+            **extra,
+        }
+        if mode.startswith("cold"):
+            # Minted here, so that the fresh interpreter imports nothing before its clock starts.
+            token = driver.login_token(jwt, login)
+            plan["event_json"] = json.dumps(driver.event_with(plan, token))
+            plan["cold"] = {
+                "token": token,
+                "login_secret_id": env["LOGIN_TOKEN_SECRET_ID"],
+                "vendor_secret_id": env[f"{flow.vendor.upper()}_SECRET_ID"],
+            }
+        return plan
+
+    def run(self, case: Case, plan: dict[str, Any], *, importtime: bool = False) -> dict[str, Any]:
+        """One driver process; its result, plus what the bench saw from outside (wall time, output, X-Ray)."""
+        assert self.emulator is not None
+        assert self.emulator.xray is not None
+        with tempfile.TemporaryDirectory(prefix="run-", dir=self._tmp()) as tmp:
+            plan_path, result_path = Path(tmp, "plan.json"), Path(tmp, "result.json")
+            plan_path.write_text(json.dumps(plan))
+            flags = ["-X", "importtime"] if importtime else []
+            command = [str(self.runtime_python), "-P", *flags, str(DRIVER), str(plan_path), str(result_path)]
+            env = self.environment(case)
+            if importtime:
+                env["BENCH_MARKER"] = _MARKER
+            datagrams = self.emulator.xray.datagrams
+            start = time.perf_counter()
+            done = subprocess.run(
+                command, cwd=self.function(case).task_root, env=env, capture_output=True, text=True, timeout=600
+            )
+            wall = time.perf_counter() - start
+            time.sleep(0.05)  # the last UDP datagrams
+            if done.returncode != 0 or not result_path.exists():
+                raise BenchError(
+                    f"{case.name} {plan['mode']}: driver exited {done.returncode}\n{done.stderr[-3000:]}"
+                    f"\n{done.stdout[-2000:]}"
+                )
+            result: dict[str, Any] = json.loads(result_path.read_text())
+        if result.get("unexpected"):
+            raise BenchError(f"{case.name} {plan['mode']}: unexpected responses {result['unexpected']}")
+        if plan["mode"] == "cold-handler" and result["status"] != plan["expected_status"]:
+            raise BenchError(f"{case.name}: first request answered {result['status']}\n{done.stdout[-2000:]}")
+        if self.strict and result.get("cryptography_loaded"):
+            raise BenchError(f"{case.name}: cryptography was imported: the runtime venv is not Lambda-shaped")
+        result["wall_s"] = wall
+        result["xray_datagrams"] = self.emulator.xray.datagrams - datagrams
+        result["stdout_lines"] = done.stdout.count("\n")
+        result["stdout_bytes"] = len(done.stdout)
+        result["error_lines"] = sum(1 for line in done.stdout.splitlines() if '"level":"ERROR"' in line)
+        if importtime:
+            result["importtime"] = parse_importtime(done.stderr, _MARKER)
+        return result
+
+    # --- measurements ---------------------------------------------------------------------------------------
+
+    def warm(
+        self, case: Case, *, rounds: int = 7, calls: int = 0, warmup: int = 30, round_seconds: float = 0.3
+    ) -> dict[str, Any]:
+        plan = self.plan(case, "warm", rounds=rounds, calls=calls, warmup=warmup, round_seconds=round_seconds)
+        result = self.run(case, plan)
+        handler_us = median(result["rounds_s"]) * 1e6
+        floor_us = median(result["floor_rounds_s"]) * 1e6
+        handler_calls = (warmup + rounds * result["calls"]) or 1
+        write_us = result["floor_write_p50_s"] * 1e6
+        return {
+            "case": case.name,
+            "flow": case.flow.label,
+            "event": case.event_label,
+            "function": case.flow.function,
+            "floor_write": case.flow.write,
+            "rounds": rounds,
+            "calls_per_round": result["calls"],
+            "handler_us": handler_us,
+            "floor_us": floor_us,
+            "extra_us": handler_us - floor_us,
+            "ratio": handler_us / floor_us,
+            # The emulator's round trip for the write, in both: the ratio of everything else.
+            "floor_write_us": write_us,
+            "ratio_without_write": (handler_us - write_us) / (floor_us - write_us) if write_us else None,
+            "handler_rounds_us": [t * 1e6 for t in result["rounds_s"]],
+            "floor_rounds_us": [t * 1e6 for t in result["floor_rounds_s"]],
+            "handler_call_p50_us": result["call_p50_s"] * 1e6,
+            "handler_call_p99_us": result["call_p99_s"] * 1e6,
+            "log_bytes_per_call": result["stdout_bytes"] / handler_calls,
+            "xray_datagrams_per_call": result["xray_datagrams"] / handler_calls,
+            "error_log_lines": result["error_lines"],
+            "max_rss_mb": result["max_rss_mb"],
+        }
+
+    def cold(self, case: Case, *, runs: int = 5, top: int = 10) -> dict[str, Any]:
+        handler, floor = [], []
+        for _ in range(runs):  # alternated, so drift on the machine touches both alike
+            handler.append(self.run(case, self.plan(case, "cold-handler")))
+            floor.append(self.run(case, self.plan(case, "cold-floor")))
+        profile = self.run(case, self.plan(case, "cold-handler"), importtime=True)["importtime"]
+        handler_ms = median([r["total_s"] for r in handler]) * 1e3
+        floor_ms = median([r["total_s"] for r in floor]) * 1e3
+        ranked = sorted(profile, key=lambda entry: entry["cumulative_us"], reverse=True)
+        return {
+            "case": case.name,
+            "flow": case.flow.label,
+            "event": case.event_label,
+            "function": case.flow.function,
+            "runs": runs,
+            "handler_ms": handler_ms,
+            "handler_import_ms": median([r["import_s"] for r in handler]) * 1e3,
+            "handler_first_request_ms": median([r["first_request_s"] for r in handler]) * 1e3,
+            "floor_ms": floor_ms,
+            "floor_import_ms": median([r["import_s"] for r in floor]) * 1e3,
+            "ratio": handler_ms / floor_ms,
+            "handler_runs_ms": [r["total_s"] * 1e3 for r in handler],
+            "floor_runs_ms": [r["total_s"] * 1e3 for r in floor],
+            "handler_process_ms": median([r["wall_s"] for r in handler]) * 1e3,
+            "floor_process_ms": median([r["wall_s"] for r in floor]) * 1e3,
+            "handler_rss_mb": median([r["max_rss_mb"] for r in handler]),
+            "floor_rss_mb": median([r["max_rss_mb"] for r in floor]),
+            "handler_modules": int(median([r["modules"] for r in handler])),
+            "floor_modules": int(median([r["modules"] for r in floor])),
+            "handler_xray_datagrams": median([r["xray_datagrams"] for r in handler]),
+            "imported_during_cold_start": len(profile),
+            "importtime_top": [{k: entry[k] for k in ("module", "cumulative_us", "self_us")} for entry in ranked[:top]],
+            "python": handler[0]["python"],
+            "jwt_from": handler[0]["jwt_from"],
+            "boto3_from": floor[0]["boto3_from"],
+        }
