@@ -23,9 +23,9 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 import atheris
-from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
 
 from fuzz._harness import check, fuzz, instrument_module
+from sso_bridge.http import Event
 
 instrument_module(urllib.parse)
 with atheris.instrument_imports(include=["sso_bridge"]):
@@ -118,7 +118,7 @@ def check_request_url(fdp: atheris.FuzzedDataProvider) -> None:
         "isBase64Encoded": False,
     }
     try:
-        url = request_url(APIGatewayProxyEventV2(event))
+        url = request_url(Event(event))
         location = login_redirect_url(PLATFORM_LOGIN_URL, url)
     except BridgeError:
         return

@@ -69,9 +69,9 @@ class LocalContext:
         return max(0, int((self.deadline - time.monotonic()) * 1000))
 
 
-# One lock for every function in the process, not one per function: Powertools keeps the event being answered on
-# its router class (shared by every resolver) and its metrics in a class-level dict, so two functions answering
-# at once could swap users. Lambda runs one request per environment; this is the local equivalent.
+# One lock for every function in the process: Lambda runs one request per execution environment, and module
+# state (a function's caches, a vendor's settings) is written with that in mind. Powertools' resolver, used
+# before, even kept the current event on a class shared by every function: two at once swapped users.
 _INVOKE_LOCK = threading.Lock()
 
 

@@ -16,10 +16,10 @@ from typing import Any
 from urllib.parse import quote
 
 import jwt
-from aws_lambda_powertools.event_handler import Response
 
 from sso_bridge.entry import lambda_entry
 from sso_bridge.flow import SIGN_IN_METHODS, SignIn, new_app
+from sso_bridge.http import Response
 from sso_bridge.observability import Logger, Metrics
 from sso_bridge.redirects import MAX_URL_LENGTH, allowed_url
 from sso_bridge.request import Query
@@ -72,7 +72,7 @@ def mint_token(email: str, key: str, *, redirect_to: str | None, now: int) -> st
 
 @app.route("/clickfunnels/sso", method=SIGN_IN_METHODS)
 @app.route("/", method=SIGN_IN_METHODS)
-def sso() -> Response[str]:
+def sso() -> Response:
     query = Query(app.current_event.raw_query_string)
     # Check a deep link before the sign-in round trip, so a bad one fails before the user types anything.
     link_target = query.get("redirect_to", max_length=MAX_URL_LENGTH)

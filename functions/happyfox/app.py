@@ -19,11 +19,11 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 import jwt
-from aws_lambda_powertools.event_handler import Response
 
 from sso_bridge.entry import lambda_entry
 from sso_bridge.errors import ConfigurationError, RedirectNotAllowed
 from sso_bridge.flow import SIGN_IN_METHODS, SignIn, new_app
+from sso_bridge.http import Response
 from sso_bridge.jti_store import IssueRecord, JtiStore
 from sso_bridge.login_token import LoginIdentity
 from sso_bridge.observability import Logger, Metrics
@@ -98,7 +98,7 @@ def mint_token(*, jti: str, name: str, email: str, now: int, key: str) -> str:
 
 @app.route("/happyfox/login", method=SIGN_IN_METHODS)
 @app.route("/", method=SIGN_IN_METHODS)
-def login() -> Response[str]:
+def login() -> Response:
     query = Query(app.current_event.raw_query_string)
     user = flow.identify(query)
     # HappyFox's JWT has no deep-link claim, so a login token's redirect_to has nowhere to go.
@@ -127,7 +127,7 @@ def login() -> Response[str]:
 
 
 @app.get("/happyfox/logout")
-def logout() -> Response[str]:
+def logout() -> Response:
     logger.info("signed out", extra={"outcome": "logout", "vendor": AUDIENCE})
     if settings.logout_url:
         return redirect_response(settings.logout_url)

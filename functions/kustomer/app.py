@@ -20,11 +20,11 @@ from dataclasses import dataclass
 from urllib.parse import parse_qsl, urlsplit
 
 import jwt
-from aws_lambda_powertools.event_handler import Response
 
 from sso_bridge.entry import lambda_entry
 from sso_bridge.errors import BadRequest, BridgeError, ConfigurationError, RedirectNotAllowed
 from sso_bridge.flow import SIGN_IN_METHODS, SignIn, new_app
+from sso_bridge.http import Response
 from sso_bridge.observability import Logger, Metrics
 from sso_bridge.redirects import MAX_URL_LENGTH, allowed_url, with_query_param
 from sso_bridge.request import Query
@@ -170,7 +170,7 @@ def mint_token(email: str, key: str, *, now: int) -> str:
     return jwt.encode({"email": email, "iat": now}, key, algorithm="HS256", headers={"typ": "JWT"})
 
 
-def sign_in(brand: Brand) -> Response[str]:
+def sign_in(brand: Brand) -> Response:
     query = Query(app.current_event.raw_query_string)
     # trackingToken is ignored (Kustomer's docs) and never read, logged or shown; it only rides along in
     # return_to. The destination is checked before the sign-in round trip, so a bad one fails at once.
@@ -191,12 +191,12 @@ def sign_in(brand: Brand) -> Response[str]:
 
 @app.route("/kustomer/login", method=SIGN_IN_METHODS)
 @app.route("/", method=SIGN_IN_METHODS)
-def login() -> Response[str]:
+def login() -> Response:
     return sign_in(settings.brands[DEFAULT_BRAND])
 
 
 @app.route("/kustomer/brands/<brand>/login", method=SIGN_IN_METHODS)
-def brand_login(brand: str) -> Response[str]:
+def brand_login(brand: str) -> Response:
     selected = settings.brands.get(brand)
     if selected is None:
         raise UnknownBrand(detail=brand[:40])

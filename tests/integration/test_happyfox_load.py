@@ -6,12 +6,10 @@ answers 1,000 sign-ins, each with its own login token, from a pool of 64 threads
 be sent to HappyFox with a token HappyFox accepts, for that user; the 1,000 ``jti`` values must be distinct, and
 the jti table must hold exactly those, each with the right email, name, login jti and request id.
 
-Lambda runs one request at a time per execution environment, so Powertools' event resolver keeps the request
-being answered in process-wide state (the event on the ``BaseRouter`` class). Run as is from 64 threads, one
-module signs users in as each other (measured: 8 to 80 of 1,000 tokens for another user's email). So the load
-test gives each thread its own resolver event (``per_thread_requests``), as separate execution environments
-would, and leaves everything of the bridge's own shared between the threads (its logs and metrics keep their
-context per thread themselves).
+Lambda runs one request at a time per execution environment; here 64 threads share one module, so everything
+of the bridge's is shared between them: its clients, key cache, jti store, logger and metrics, and the app,
+which keeps the request being answered per thread (``sso_bridge.http``). Powertools' resolver kept it on a
+class: run this way, it signed 8 to 80 of 1,000 users in as someone else.
 
 The local stack (`make run`) runs every function in one process: requests to two functions at once would meet
 the same process-wide state, so it answers one at a time.
@@ -71,32 +69,6 @@ def scan(table: Any) -> list[dict[str, Any]]:
         kwargs = {"ExclusiveStartKey": page["LastEvaluatedKey"]}
 
 
-def per_thread_requests(module: ModuleType, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Give each thread its own resolver event, as separate Lambda execution environments have.
-
-    The resolver's ``current_event`` becomes per thread (Powertools sets it on the ``BaseRouter`` class).
-    Nothing of the bridge's own changes: its clients, key cache, jti store, logger and metrics stay shared.
-    """
-    app = module.app
-    base = type(app)
-    local = threading.local()
-
-    class PerThreadResolver(base):  # type: ignore[misc, valid-type]
-        @property
-        def current_event(self) -> Any:
-            return local.event
-
-        @current_event.setter
-        def current_event(self, value: Any) -> None:
-            local.event = value
-
-        def resolve(self, event: dict[str, Any], context: Any) -> Any:
-            local.event = self._to_proxy_event(event)
-            return super().resolve(event, context)
-
-    monkeypatch.setattr(app, "__class__", PerThreadResolver)
-
-
 @pytest.fixture
 def client_calls(monkeypatch: pytest.MonkeyPatch) -> Counter[str]:
     """A cold container: no boto3 session yet; counts the clients the bridge makes, by service."""
@@ -121,7 +93,6 @@ def test_a_thousand_concurrent_sign_ins_get_a_thousand_distinct_audited_jti(
 ) -> None:
     # Given a HappyFox function just started (no client, no key fetched yet) and 1,000 users, each with a login token
     happyfox = load_function("happyfox")
-    per_thread_requests(happyfox, monkeypatch)
     logs = log_stream(happyfox)
     events = []
     for i in range(SIGN_INS):

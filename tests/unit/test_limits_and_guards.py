@@ -18,7 +18,6 @@ from typing import Any
 import boto3
 import jwt
 import pytest
-from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
 from botocore.exceptions import ClientError, EndpointConnectionError
 from botocore.stub import Stubber
 
@@ -33,6 +32,7 @@ from sso_bridge.errors import (
     MalformedLoginToken,
     RedirectNotAllowed,
 )
+from sso_bridge.http import Event
 from sso_bridge.link_store import LinkSpend, LinkState, LinkStore
 from sso_bridge.login_token import (
     MAX_CAMPAIGN_LENGTH,
@@ -425,14 +425,14 @@ def test_a_value_of_exactly_its_limit_is_read_and_one_more_is_refused() -> None:
     )
 
 
-def event(query: str = "a=1", *, proto: str | None = None, path: str | None = None) -> APIGatewayProxyEventV2:
+def event(query: str = "a=1", *, proto: str | None = None, path: str | None = None) -> Event:
     raw = load_event("clickfunnels-sso-httpapi", query=query)
     raw["headers"].pop("x-forwarded-proto", None)
     if proto is not None:
         raw["headers"]["x-forwarded-proto"] = proto
     if path is not None:
         raw["rawPath"] = path
-    return APIGatewayProxyEventV2(raw)
+    return Event(raw)
 
 
 HOST = "abc123.execute-api.eu-west-1.amazonaws.com"

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
 
 from sso_bridge.errors import BadRequest, InputTooLarge
+from sso_bridge.http import Event
 from sso_bridge.request import Query, login_redirect_url, request_url
 from tests.helpers import load_event
 
@@ -37,7 +37,7 @@ def test_empty_value_counts_as_absent() -> None:
 
 def test_return_url_keeps_the_query_byte_for_byte_without_the_stale_token() -> None:
     raw = "trackingToken=e30.e30.&kustomerRedirectUri=https%3A%2F%2Fa.kustomer.help%2Flogin%3Fr%3D1&login_token=old"
-    event = APIGatewayProxyEventV2(load_event("clickfunnels-sso-httpapi", query=raw))
+    event = Event(load_event("clickfunnels-sso-httpapi", query=raw))
     assert request_url(event) == (
         "https://abc123.execute-api.eu-west-1.amazonaws.com/clickfunnels/sso"
         "?trackingToken=e30.e30.&kustomerRedirectUri=https%3A%2F%2Fa.kustomer.help%2Flogin%3Fr%3D1"

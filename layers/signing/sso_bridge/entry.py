@@ -17,8 +17,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
-
+from .http import App
 from .observability import Logger, Metrics
 
 __all__ = ["LambdaHandler", "lambda_entry"]
@@ -26,9 +25,7 @@ __all__ = ["LambdaHandler", "lambda_entry"]
 LambdaHandler = Callable[[dict[str, Any], Any], dict[str, Any]]
 
 
-def lambda_entry(
-    app: APIGatewayHttpResolver, *, logger: Logger, metrics: Metrics, trace_subsegments: bool = False
-) -> LambdaHandler:
+def lambda_entry(app: App, *, logger: Logger, metrics: Metrics, trace_subsegments: bool = False) -> LambdaHandler:
     """``lambda_handler`` for a function whose routes are on ``app``."""
 
     cold = threading.Event()  # set once the first invocation has started

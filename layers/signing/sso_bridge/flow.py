@@ -12,12 +12,9 @@ HEAD with an interactive token gets the same page's status and no token either.
 from __future__ import annotations
 
 import time
-from typing import Any
-
-from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
-from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 
 from .errors import BridgeError, LoginRequired, NotFound
+from .http import App, NoRoute, Response
 from .link_store import LinkSpend, LinkState, LinkStore
 from .login_token import MAX_TOKEN_LENGTH, LoginIdentity, verify_login_token
 from .observability import Logger, Metrics
@@ -34,13 +31,10 @@ _NO_CAMPAIGN = "-"
 _REFUSED_LINK = {LinkState.SPENT: "link_spent", LinkState.REVOKED: "link_revoked"}
 
 
-def new_app() -> APIGatewayHttpResolver:
-    """The event resolver, with its debug mode off whatever ``POWERTOOLS_DEV`` says.
-
-    In debug mode Powertools prints every event (query string and login token included) and every response
-    (a vendor token in ``Location``), and lets exceptions through as 500s. Our own logs say what happened.
-    """
-    return APIGatewayHttpResolver(debug=False)
+def new_app() -> App:
+    """A flow's routes. Not Powertools' resolver: besides its cost (see ``sso_bridge.http``), its debug mode
+    (``POWERTOOLS_DEV``) printed every event, login token included, and every response, vendor token included."""
+    return App()
 
 
 class ConfirmationRequired(Exception):
@@ -56,7 +50,7 @@ class SignIn:
 
     def __init__(
         self,
-        app: APIGatewayHttpResolver,
+        app: App,
         *,
         settings: CommonSettings,
         audience: str,
@@ -108,7 +102,7 @@ class SignIn:
             raise ConfirmationRequired(user)
         return user
 
-    def redirect(self, location: str) -> Response[str]:
+    def redirect(self, location: str) -> Response:
         """The redirect that carries a vendor token; 303 after the link's POST, so the browser follows with GET."""
         status = 303 if self.method == "POST" else 302
         return redirect_response(location, referrer_policy=self.settings.referrer_policy, status=status)
@@ -158,13 +152,13 @@ class SignIn:
         def as_json() -> bool:
             return wants_json(app.current_event.headers.get("accept"))
 
-        def _login_required(exc: LoginRequired) -> Response[Any]:
+        def _login_required(exc: LoginRequired) -> Response:
             logger.info("login required", extra={"outcome": "login_redirect", "reason": exc.reason})
             metrics.count("LoginRedirect", reason=exc.reason)
             location = login_redirect_url(self.settings.platform_login_url, request_url(app.current_event))
             return redirect_response(location, status=303 if self.method == "POST" else 302)
 
-        def _confirmation_required(exc: ConfirmationRequired) -> Response[Any]:
+        def _confirmation_required(exc: ConfirmationRequired) -> Response:
             user = exc.user
             if user.is_link:
                 campaign = user.campaign or _NO_CAMPAIGN
@@ -178,17 +172,17 @@ class SignIn:
                 page.body = ""
             return page
 
-        def _refused(exc: BridgeError) -> Response[Any]:
+        def _refused(exc: BridgeError) -> Response:
             log = logger.error if exc.status >= 500 else logger.warning
             log("request refused", extra={"outcome": "refused", "reason": exc.reason, "detail": exc.detail})
             metrics.count("Refused", reason=exc.reason)
             return error_response(exc, request_id=request_id(), as_json=as_json())
 
-        def _not_found(exc: NotFoundError) -> Response[Any]:
+        def _not_found(exc: NoRoute) -> Response:
             logger.info("no such route", extra={"outcome": "not_found", "path": app.current_event.raw_path[:200]})
             return error_response(NotFound(), request_id=request_id(), as_json=as_json())
 
-        def _unexpected(exc: Exception) -> Response[Any]:
+        def _unexpected(exc: Exception) -> Response:
             # A bug, not bad input: keep the trace in the logs and show the user a reference only.
             logger.exception("unexpected error", extra={"outcome": "error"})
             metrics.count("Refused", reason="internal_error")

@@ -8,9 +8,8 @@ from __future__ import annotations
 
 from urllib.parse import parse_qsl, unquote_plus, urlunsplit
 
-from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
-
 from .errors import BadRequest, InputTooLarge
+from .http import Event
 from .redirects import with_query_param
 
 __all__ = ["MAX_QUERY_LENGTH", "Query", "login_redirect_url", "request_url"]
@@ -47,7 +46,7 @@ class Query:
         return value or None
 
 
-def request_url(event: APIGatewayProxyEventV2, *, without: str = "login_token") -> str:
+def request_url(event: Event, *, without: str = "login_token") -> str:
     """The absolute URL the user asked for, minus ``without`` (their stale login token).
 
     The rest of the query is kept byte for byte, so vendor parameters survive the round trip.

@@ -9,9 +9,8 @@ from __future__ import annotations
 import json
 from html import escape
 
-from aws_lambda_powertools.event_handler import Response
-
 from .errors import BridgeError
+from .http import Response
 
 __all__ = [
     "RETRY_AFTER_SECONDS",
@@ -61,7 +60,7 @@ def mask_email(email: str) -> str:
     return f"{local[:1]}***@{domain}"
 
 
-def redirect_response(location: str, *, referrer_policy: str = "no-referrer", status: int = 302) -> Response[str]:
+def redirect_response(location: str, *, referrer_policy: str = "no-referrer", status: int = 302) -> Response:
     return Response(
         status_code=status,
         headers={**SECURITY_HEADERS, "Location": location, "Referrer-Policy": referrer_policy},
@@ -77,7 +76,7 @@ def page_response(
     request_id: str | None = None,
     headers: dict[str, str] | None = None,
     action: str = "",
-) -> Response[str]:
+) -> Response:
     footer = f"<p><small>Reference: <code>{escape(request_id)}</code></small></p>" if request_id else ""
     body = _PAGE.format(title=escape(title), message=escape(message), action=action, footer=footer)
     return Response(
@@ -88,7 +87,7 @@ def page_response(
     )
 
 
-def confirmation_page(*, portal_name: str, email: str, request_id: str) -> Response[str]:
+def confirmation_page(*, portal_name: str, email: str, request_id: str) -> Response:
     """What a link shows on GET: one button, no script, so a mail scanner that fetches it spends nothing."""
     return page_response(
         200,
@@ -99,7 +98,7 @@ def confirmation_page(*, portal_name: str, email: str, request_id: str) -> Respo
     )
 
 
-def error_response(error: BridgeError, *, request_id: str, as_json: bool) -> Response[str]:
+def error_response(error: BridgeError, *, request_id: str, as_json: bool) -> Response:
     # An outage says when to come back; clients and people should not retry in a loop.
     headers = {"Retry-After": str(RETRY_AFTER_SECONDS)} if error.status == 503 else {}
     if as_json:
