@@ -176,13 +176,7 @@ def _template_value(specs: Sequence[FunctionSpec], variable: str) -> str | None:
 
 
 def _seconds(target: Target, variable: str, specs: Sequence[FunctionSpec]) -> int | None:
-    raw = (target.setting(variable) or _template_value(specs, variable) or "").strip()
-    if not raw:
-        return None
-    try:
-        return max(0, int(raw))
-    except ValueError as exc:
-        raise TargetError(f"{target.where}: {variable} is not a number of seconds") from exc
+    return target.seconds(variable, _template_value(specs, variable))
 
 
 def timing(target: Target) -> Timing:

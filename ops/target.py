@@ -132,17 +132,21 @@ class Target:
         """A function variable's value in this deployment, ``None`` when the target does not say."""
         return self.settings.get(variable)
 
+    def seconds(self, variable: str, fallback: str | None = None) -> int | None:
+        """A setting in seconds (``fallback`` when the target does not say), never negative; ``None`` when unset."""
+        raw = (self.setting(variable) or fallback or "").strip()
+        if not raw:
+            return None
+        try:
+            return max(0, int(raw))
+        except ValueError as exc:
+            raise TargetError(f"{self.where}: {variable} is not a number of seconds") from exc
+
     @property
     def link_max_ttl(self) -> int:
         """The longest link lifetime this bridge accepts (its ``LINK_TOKEN_MAX_TTL``), never over 30 days."""
-        raw = (self.setting(LINK_TTL_SETTING) or "").strip()
-        if not raw:
-            return LINK_TTL_DEFAULT
-        try:
-            value = int(raw)
-        except ValueError as exc:
-            raise TargetError(f"{self.where}: {LINK_TTL_SETTING} is not a number of seconds") from exc
-        return max(0, min(value, LINK_TTL_MAX))
+        value = self.seconds(LINK_TTL_SETTING)
+        return LINK_TTL_DEFAULT if value is None else min(value, LINK_TTL_MAX)
 
     def login_token_key(self) -> str:
         """The current login-token key (``AWSCURRENT``): what the bridge verifies links with first."""

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import boto3
@@ -53,7 +54,7 @@ def _client(service: str) -> Any:
 class LazyClient[T]:
     """Call it for the client: ``client`` when given (tests), else one made by ``factory`` the first time."""
 
-    def __init__(self, factory: Any, client: T | None = None) -> None:
+    def __init__(self, factory: Callable[[], T], client: T | None = None) -> None:
         self._factory = factory
         self._client = client
         self._lock = threading.Lock()
