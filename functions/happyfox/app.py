@@ -129,6 +129,10 @@ def login() -> Response:
 @app.get("/happyfox/logout")
 def logout() -> Response:
     logger.info("signed out", extra={"outcome": "logout", "vendor": AUDIENCE})
+    # With OIDC_LOGOUT, the provider's session ends too (RP-initiated logout), then back to PLATFORM_LOGOUT_URL.
+    provider_logout = flow.oidc.logout_url(settings.logout_url) if flow.oidc is not None else None
+    if provider_logout:
+        return redirect_response(provider_logout)
     if settings.logout_url:
         return redirect_response(settings.logout_url)
     request_id = app.current_event.request_context.request_id

@@ -29,7 +29,7 @@ def test_defaults_are_documented_values() -> None:
     ("name", "value", "message"),
     [
         ("LOGIN_TOKEN_SECRET_ID", "", "LOGIN_TOKEN_SECRET_ID is required"),
-        ("PLATFORM_LOGIN_URL", "", "PLATFORM_LOGIN_URL is required"),
+        ("PLATFORM_LOGIN_URL", "", "PLATFORM_LOGIN_URL or OIDC_ISSUER is required"),
         ("PLATFORM_LOGIN_URL", "http://app.example.com/login", "PLATFORM_LOGIN_URL must be an absolute https"),
         ("PLATFORM_LOGIN_URL", "/login", "PLATFORM_LOGIN_URL must be an absolute https"),
         ("PLATFORM_LOGIN_URL", "https://user@app.example.com/", "PLATFORM_LOGIN_URL must be an absolute https"),

@@ -14,11 +14,15 @@ __all__ = [
     "ConfigurationError",
     "DependencyUnavailable",
     "InputTooLarge",
+    "InvalidIdToken",
     "InvalidLoginToken",
     "LoginRequired",
     "MalformedLoginToken",
     "NotFound",
+    "OidcRefused",
+    "ProviderUnavailable",
     "RedirectNotAllowed",
+    "UnverifiedIdentity",
     "WrongAudience",
 ]
 
@@ -35,6 +39,9 @@ class BridgeError(Exception):
     reason: str = "bad_request"
     title: str = "This link cannot be used"
     message: str = "The request was not understood. Please go back and try the link again."
+
+    # Where "Try again" leads, when the bridge knows a safe place (its own sign-in URL); shown as a link.
+    retry_url: str | None = None
 
     def __init__(self, reason: str | None = None, *, detail: str = "") -> None:
         # ``detail`` is for logs only; it never reaches the page.
@@ -104,3 +111,35 @@ class DependencyUnavailable(BridgeError):
     code = reason = "dependency_unavailable"
     title = "Temporarily unavailable"
     message = "Sign-in is temporarily unavailable. Please try again in a minute."
+
+
+class OidcRefused(BridgeError):
+    """The identity provider's answer did not pass a check (or the provider said no): start again."""
+
+    status = 400
+    code = reason = "oidc_refused"
+    title = "We could not sign you in"
+    message = "Signing in with your company account did not complete. Please try again."
+
+
+class InvalidIdToken(OidcRefused):
+    """The ID token (or the userinfo answer) failed a check: forged, for someone else, stale or replayed."""
+
+    status = 401
+    code = reason = "oidc_id_token_invalid"
+
+
+class UnverifiedIdentity(OidcRefused):
+    """The provider vouches for someone, but not for an email we may open a customer account for."""
+
+    status = 403
+    code = reason = "oidc_email_unverified"
+    title = "This account cannot be used here"
+    message = (
+        "Your company account has no verified email address we can use for this portal. "
+        "Please try again with another account, or ask your administrator."
+    )
+
+
+class ProviderUnavailable(DependencyUnavailable):
+    reason = "oidc_provider_unavailable"

@@ -18,6 +18,7 @@ from .http import App, NoRoute, Response
 from .link_store import LinkSpend, LinkState, LinkStore
 from .login_token import MAX_TOKEN_LENGTH, LoginIdentity, verify_login_token
 from .observability import Logger, Metrics
+from .oidc import CALLBACK_PATH, OidcSignIn
 from .request import Query, login_redirect_url, request_url
 from .responses import confirmation_page, error_response, page_response, redirect_response, wants_json
 from .secrets import KeyCache
@@ -72,6 +73,23 @@ class SignIn:
             max_stale=settings.secrets_max_stale,
             previous_grace=settings.login_token_previous_key_grace,
         )
+        # With OIDC_ISSUER set, signed-out users sign in at the provider, and /oidc/callback brings them back.
+        self.oidc = (
+            OidcSignIn(
+                settings.oidc,
+                keys=self.keys,
+                links=self.links,
+                login_token_secret_id=settings.login_token_secret_id,
+                login_token_max_ttl=settings.login_token_max_ttl,
+                leeway=settings.login_token_leeway,
+                logger=logger,
+                metrics=metrics,
+            )
+            if settings.oidc is not None
+            else None
+        )
+        if self.oidc is not None:
+            app.route(CALLBACK_PATH, method="GET")(self._oidc_callback)
         self._install_handlers()
 
     @property
@@ -117,6 +135,10 @@ class SignIn:
         """The vendor's signing key (cached); an outage is a 503, never a token."""
         return self.keys.vendor_key(secret_id)
 
+    def _oidc_callback(self) -> Response:
+        assert self.oidc is not None
+        return self.oidc.callback(self.app.current_event)
+
     def _refuse_if_used(self, state: LinkState) -> None:
         # Spent, or withdrawn: the normal sign-in round trip, so the owner still gets in and a forwardee does not.
         if state is not LinkState.USABLE:
@@ -153,10 +175,20 @@ class SignIn:
             return wants_json(app.current_event.headers.get("accept"))
 
         def _login_required(exc: LoginRequired) -> Response:
-            logger.info("login required", extra={"outcome": "login_redirect", "reason": exc.reason})
+            status = 303 if self.method == "POST" else 302
+            destination = "oidc" if self.oidc is not None else "platform"
+            extra = {"outcome": "login_redirect", "reason": exc.reason, "destination": destination}
+            if self.oidc is not None:
+                # The provider's redirect first: a 503 (provider down) is then logged once, as a refusal.
+                response = self.oidc.start(app.current_event, audience=self.audience, status=status)
+                logger.info("login required", extra=extra)
+                metrics.count("LoginRedirect", reason=exc.reason)
+                return response
+            logger.info("login required", extra=extra)
             metrics.count("LoginRedirect", reason=exc.reason)
+            assert self.settings.platform_login_url is not None  # settings require one of the two
             location = login_redirect_url(self.settings.platform_login_url, request_url(app.current_event))
-            return redirect_response(location, status=303 if self.method == "POST" else 302)
+            return redirect_response(location, status=status)
 
         def _confirmation_required(exc: ConfirmationRequired) -> Response:
             user = exc.user

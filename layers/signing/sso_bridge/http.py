@@ -35,18 +35,23 @@ class NoRoute(Exception):
 
 @dataclass(slots=True)
 class Response:
-    """What a route returns; ``content_type`` becomes the ``Content-Type`` header."""
+    """What a route returns; ``content_type`` becomes the ``Content-Type`` header, each of ``cookies`` a
+    ``Set-Cookie`` (payload v2 keeps them in a list of their own: a dict of headers holds only one)."""
 
     status_code: int
     body: str = ""
     content_type: str | None = None
     headers: dict[str, str] = field(default_factory=dict)
+    cookies: list[str] = field(default_factory=list)
 
     def to_payload(self) -> dict[str, Any]:
         headers = dict(self.headers)
         if self.content_type:
             headers["Content-Type"] = self.content_type
-        return {"statusCode": self.status_code, "isBase64Encoded": False, "headers": headers, "body": self.body}
+        payload = {"statusCode": self.status_code, "isBase64Encoded": False, "headers": headers, "body": self.body}
+        if self.cookies:
+            payload["cookies"] = list(self.cookies)
+        return payload
 
 
 class _Http:
@@ -77,7 +82,7 @@ class _RequestContext:
 class Event:
     """The parts of a payload v2 event the bridge reads; header names lower-case, as API Gateway sends them."""
 
-    __slots__ = ("headers", "raw_path", "raw_query_string", "request_context")
+    __slots__ = ("cookies", "headers", "raw_path", "raw_query_string", "request_context")
 
     def __init__(self, raw: Mapping[str, Any]) -> None:
         context = raw.get("requestContext")
@@ -89,6 +94,14 @@ class Event:
         self.headers: dict[str, str] = {
             name.lower(): value for name, value in items if isinstance(name, str) and isinstance(value, str)
         }
+        # Payload v2 moves the Cookie header into a list of "name=value" strings.
+        cookies = raw.get("cookies")
+        pairs = cookies if isinstance(cookies, list) else []
+        self.cookies: dict[str, str] = {}
+        for pair in pairs:
+            if isinstance(pair, str) and "=" in pair:
+                name, _, value = pair.strip().partition("=")
+                self.cookies.setdefault(name, value)
 
     @property
     def path(self) -> str:
@@ -148,7 +161,12 @@ class App:
         try:
             response = self._call_route(request)
         except Exception as exc:  # the registered handlers decide; one for Exception answers the rest
-            response = self._handle(exc)
+            try:
+                response = self._handle(exc)
+            except Exception as again:  # a handler may refuse in turn (sign-in's provider is down): once more
+                if again is exc:
+                    raise
+                response = self._handle(again)
         return response.to_payload()
 
     def _call_route(self, request: Event) -> Response:

@@ -26,12 +26,13 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
     from mypy_boto3_dynamodb.type_defs import AttributeValueTypeDef
 
-__all__ = ["REVOCATION_LIFETIME", "LinkSpend", "LinkState", "LinkStore"]
+__all__ = ["REVOCATION_LIFETIME", "SIGN_IN_STATE_PREFIX", "LinkSpend", "LinkState", "LinkStore"]
 
 # A revocation must outlive every link issued before it: the longest a link may live, and a day of slack.
 REVOCATION_LIFETIME = LINK_TTL_MAX + 86400
 MAX_USER_AGENT_LENGTH = 512
 _FAILED = "ConditionalCheckFailed"
+SIGN_IN_STATE_PREFIX = "oidc-state:"
 # Another transaction on the same item is in flight: another click spending this link, or a revocation.
 _CONFLICT = "TransactionConflict"
 
@@ -124,6 +125,28 @@ class LinkStore:
         except BotoCoreError as exc:
             raise DependencyUnavailable("link_store_unavailable", detail=type(exc).__name__) from exc
         return LinkState.USABLE
+
+    def spend_sign_in_state(self, *, sid: str, vendor: str, expires_at: int, spent_at: int, request_id: str) -> bool:
+        """True when this call is the first to use the OpenID sign-in state ``sid``: a callback works once.
+
+        Kept beside the spent links (another key space, ``oidc-state:``), gone with the state's expiry.
+        """
+        item: dict[str, AttributeValueTypeDef] = {
+            "jti": {"S": f"{SIGN_IN_STATE_PREFIX}{sid}"},
+            "vendor": {"S": vendor},
+            "spent_at": {"N": str(spent_at)},
+            "expires_at": {"N": str(expires_at)},
+            "request_id": {"S": request_id or "-"},
+        }
+        try:
+            self.client.put_item(TableName=self.spent_table, Item=item, ConditionExpression="attribute_not_exists(jti)")
+        except ClientError as exc:
+            if _code(exc) == "ConditionalCheckFailedException":
+                return False
+            raise DependencyUnavailable("link_store_unavailable", detail=_code(exc)) from exc
+        except BotoCoreError as exc:
+            raise DependencyUnavailable("link_store_unavailable", detail=type(exc).__name__) from exc
+        return True
 
     def revoke(self, email: str, *, now: int) -> None:
         """Withdraw every link issued to ``email`` up to ``now`` (inclusive); later links are unaffected."""

@@ -103,10 +103,16 @@ def error_response(error: BridgeError, *, request_id: str, as_json: bool) -> Res
     headers = {"Retry-After": str(RETRY_AFTER_SECONDS)} if error.status == 503 else {}
     if as_json:
         payload = {"error": error.code, "reason": error.reason, "message": error.message, "request_id": request_id}
+        if error.retry_url:
+            payload["retry_url"] = error.retry_url
         return Response(
             status_code=error.status,
             content_type="application/json",
             headers={**_PAGE_HEADERS, **headers},
             body=json.dumps(payload),
         )
-    return page_response(error.status, error.title, error.message, request_id=request_id, headers=headers)
+    # The retry URL is the bridge's own sign-in URL (checked against the request's host), escaped as an attribute.
+    action = f'<p><a href="{escape(error.retry_url, quote=True)}">Try again</a></p>' if error.retry_url else ""
+    return page_response(
+        error.status, error.title, error.message, request_id=request_id, headers=headers, action=action
+    )

@@ -99,12 +99,16 @@ class KeyCache:
         with self._lock:
             self._entries.clear()
 
-    def vendor_key(self, secret_id: str) -> str:
-        """The key a vendor gave us; a short one is the vendor's choice, so it is only warned about."""
-        version = self._get(secret_id, CURRENT)
-        value = _usable(version)
+    def secret(self, secret_id: str) -> str:
+        """A secret's current value (the OpenID client secret); a 503 until the operator has put one."""
+        value = _usable(self._get(secret_id, CURRENT))
         if value is None:
             raise DependencyUnavailable("secret_not_set", detail=f"{secret_id} holds no key yet")
+        return value
+
+    def vendor_key(self, secret_id: str) -> str:
+        """The key a vendor gave us; a short one is the vendor's choice, so it is only warned about."""
+        value = self.secret(secret_id)
         if len(value.encode()) < MIN_KEY_BYTES and secret_id not in self._warned_short:
             self._warned_short.add(secret_id)
             self._log.warning("vendor key is shorter than %d bytes", MIN_KEY_BYTES, extra={"secret_id": secret_id})

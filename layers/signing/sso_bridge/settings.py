@@ -18,8 +18,10 @@ __all__ = [
     "INTERACTIVE_TTL_MAX",
     "LINK_TTL_DEFAULT",
     "LINK_TTL_MAX",
+    "OIDC_CLIENT_AUTH_METHODS",
     "REFERRER_POLICIES",
     "CommonSettings",
+    "OidcSettings",
     "env_bool",
     "env_display_name",
     "env_hostname",
@@ -117,6 +119,54 @@ def env_referrer_policy(env: Mapping[str, str], name: str) -> str:
     return policy
 
 
+OIDC_CLIENT_AUTH_METHODS = frozenset({"client_secret_basic", "client_secret_post"})
+_SCOPE = re.compile(r"^[\x21\x23-\x5b\x5d-\x7e]+$")  # RFC 6749 §3.3 scope-token
+# Where the OIDC layer puts cryptography and joserfc: beside /opt/python, not in it (see sso_bridge.id_token).
+OIDC_PACKAGES_DEFAULT = "/opt/oidc-packages"
+
+
+@dataclass(frozen=True, slots=True)
+class OidcSettings:
+    """The company's OpenID provider: who it is, how the bridge authenticates to it, whose email it may pass on."""
+
+    issuer: str
+    client_id: str | None  # None: read from the client secret (JSON), as the template's own Cognito stores it
+    client_secret_id: str
+    scopes: str
+    allowed_email_domains: frozenset[str]
+    client_auth: str
+    logout: bool
+    packages_path: str
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> OidcSettings | None:
+        """``None`` when ``OIDC_ISSUER`` is unset: sign-in goes to the platform only."""
+        if not env.get("OIDC_ISSUER", "").strip():
+            return None
+        issuer = env_url(env, "OIDC_ISSUER")
+        if urlsplit(issuer).query or urlsplit(issuer).fragment:
+            raise ConfigurationError(f"OIDC_ISSUER must have no query or fragment, got {issuer!r}")
+        scopes = env_str(env, "OIDC_SCOPES", "openid email profile").split()
+        if "openid" not in scopes or not all(_SCOPE.match(scope) for scope in scopes):
+            raise ConfigurationError(f"OIDC_SCOPES must be space-separated scopes including openid, got {scopes!r}")
+        auth = env_str(env, "OIDC_CLIENT_AUTH", "client_secret_basic")
+        if auth not in OIDC_CLIENT_AUTH_METHODS:
+            raise ConfigurationError(f"OIDC_CLIENT_AUTH must be one of {', '.join(sorted(OIDC_CLIENT_AUTH_METHODS))}")
+        client_id = env.get("OIDC_CLIENT_ID", "").strip() or None
+        if client_id is not None and (len(client_id) > 255 or not client_id.isprintable()):
+            raise ConfigurationError("OIDC_CLIENT_ID must be one line of printable characters")
+        return cls(
+            issuer=issuer,
+            client_id=client_id,
+            client_secret_id=env_str(env, "OIDC_CLIENT_SECRET_ID"),
+            scopes=" ".join(dict.fromkeys(scopes)),
+            allowed_email_domains=env_hostnames(env, "OIDC_ALLOWED_EMAIL_DOMAINS"),
+            client_auth=auth,
+            logout=env_bool(env, "OIDC_LOGOUT"),
+            packages_path=env_str(env, "OIDC_PACKAGES_PATH", OIDC_PACKAGES_DEFAULT),
+        )
+
+
 # Interactive tokens go straight from the platform to the browser: minutes. Links wait in inboxes: days.
 INTERACTIVE_TTL_DEFAULT, INTERACTIVE_TTL_MAX = 300, 3600
 LINK_TTL_DEFAULT, LINK_TTL_MAX = 7 * 86400, 30 * 86400
@@ -130,7 +180,7 @@ class CommonSettings:
     login_token_max_ttl: int
     link_token_max_ttl: int
     login_token_leeway: int
-    platform_login_url: str
+    platform_login_url: str | None  # None: sign-in at the OpenID provider only
     secrets_max_age: int
     secrets_max_stale: int
     login_token_previous_key_grace: int
@@ -140,11 +190,17 @@ class CommonSettings:
     link_revocations_table: str
     portal_name: str
     trace_subsegments: bool
+    oidc: OidcSettings | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str], *, portal_name: str = "the portal") -> CommonSettings:
         """``portal_name`` is the flow's default for ``PORTAL_NAME`` (shown on the email-link page)."""
         link_token_max_ttl = env_int(env, "LINK_TOKEN_MAX_TTL", LINK_TTL_DEFAULT, minimum=300, maximum=LINK_TTL_MAX)
+        oidc = OidcSettings.from_env(env)
+        # Someone must be able to sign a user in: the platform, the OpenID provider, or both.
+        platform_set = bool(env.get("PLATFORM_LOGIN_URL", "").strip())
+        if not platform_set and oidc is None:
+            raise ConfigurationError("PLATFORM_LOGIN_URL or OIDC_ISSUER is required: set one or both")
         return cls(
             login_token_secret_id=env_str(env, "LOGIN_TOKEN_SECRET_ID"),
             login_token_max_ttl=env_int(
@@ -152,7 +208,7 @@ class CommonSettings:
             ),
             link_token_max_ttl=link_token_max_ttl,
             login_token_leeway=env_int(env, "LOGIN_TOKEN_LEEWAY", 30, minimum=0, maximum=300),
-            platform_login_url=env_url(env, "PLATFORM_LOGIN_URL"),
+            platform_login_url=env_url(env, "PLATFORM_LOGIN_URL") if platform_set else None,
             secrets_max_age=env_int(env, "SECRETS_MAX_AGE", 300, minimum=0, maximum=86400),
             # How long a cached key keeps serving past its age while Secrets Manager fails.
             secrets_max_stale=env_int(env, "SECRETS_MAX_STALE", 900, minimum=0, maximum=86400),
@@ -166,4 +222,5 @@ class CommonSettings:
             link_revocations_table=env_str(env, "LINK_REVOCATIONS_TABLE_NAME"),
             portal_name=env_display_name(env, "PORTAL_NAME", portal_name),
             trace_subsegments=env_bool(env, "TRACE_SUBSEGMENTS"),
+            oidc=oidc,
         )

@@ -1,0 +1,296 @@
+"""Sign-in through the company's OpenID provider: the Authorization Code flow with PKCE, for every vendor flow.
+
+A signed-out user is sent to the provider (``start``) instead of the platform. The provider sends them back
+to ``/oidc/callback`` (``callback``), which checks everything a forged, replayed or misdirected answer could
+get wrong, and then does what the platform does: sends the browser back to the URL it first asked for with a
+fresh login token, signed with the login-token key for that URL's vendor. From there the vendor's own route
+runs unchanged, so OpenID sign-in and platform login tokens cannot drift apart, and the HTTP API's one
+callback path can be served by any function (it needs no vendor key).
+
+Only a verified email reaches a vendor: the provider's ``email_verified`` must be true. An unverified
+address is one the user typed, and a portal account is opened by email.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import secrets
+import time
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlencode, urlsplit
+
+import jwt
+
+from .errors import BridgeError, InvalidIdToken, OidcRefused, ProviderUnavailable, UnverifiedIdentity
+from .http import Event, Response
+from .id_token import verify_id_token
+from .link_store import LinkStore
+from .login_token import MAX_TOKEN_LENGTH, check_email, check_name
+from .observability import Logger, Metrics
+from .oidc_provider import ClientCredentials, Provider
+from .oidc_state import CALLBACK_PATH, COOKIE_PREFIX, SignInState, StateSigner, cookie_name
+from .redirects import with_query_param
+from .request import Query, request_url
+from .responses import redirect_response
+from .secrets import KeyCache
+from .settings import OidcSettings
+
+__all__ = ["CALLBACK_PATH", "LOGIN_TOKEN_TTL", "OidcSignIn", "callback_url"]
+
+# The login token the callback hands to the vendor's route is used at once, one redirect later.
+LOGIN_TOKEN_TTL = 60
+_MAX_CODE_LENGTH = 2048
+_MAX_SID_LENGTH = 64
+
+
+def callback_url(event: Event) -> str:
+    """``/oidc/callback`` on the host (and API stage) this request came to: the cookie lives on that host."""
+    proto = (event.headers.get("x-forwarded-proto") or "https").lower()
+    scheme = proto if proto in ("http", "https") else "https"
+    stage = event.request_context.stage
+    prefix = f"/{stage}" if stage != "$default" and event.raw_path.startswith(f"/{stage}/") else ""
+    return f"{scheme}://{event.request_context.domain_name}{prefix}{CALLBACK_PATH}"
+
+
+@dataclass(frozen=True, slots=True)
+class _Identity:
+    email: str
+    name: str | None
+
+
+class OidcSignIn:
+    """One function's side of OpenID sign-in; ``keys`` and ``links`` are the flow's, shared."""
+
+    def __init__(
+        self,
+        settings: OidcSettings,
+        *,
+        keys: KeyCache,
+        links: LinkStore,
+        login_token_secret_id: str,
+        login_token_max_ttl: int,
+        leeway: int,
+        logger: Logger,
+        metrics: Metrics,
+        provider: Provider | None = None,
+    ) -> None:
+        self.settings = settings
+        self.keys = keys
+        self.links = links
+        self.login_token_secret_id = login_token_secret_id
+        self.login_token_ttl = min(LOGIN_TOKEN_TTL, login_token_max_ttl)
+        self.leeway = leeway
+        self.logger = logger
+        self.metrics = metrics
+        # No network here: discovery happens with the first signed-out user.
+        self.provider = provider or Provider(settings.issuer)
+
+    # Out to the provider
+
+    def start(self, event: Event, *, audience: str, status: int) -> Response:
+        """The redirect to the provider's sign-in page, and the cookie that will recognise this browser."""
+        metadata = self.provider.metadata()
+        signer = self._signer()
+        now = int(time.time())
+        state = signer.new(
+            audience=audience,
+            return_to=request_url(event),
+            redirect_uri=callback_url(event),
+            issuer=self.settings.issuer,
+            now=now,
+        )
+        verifier = signer.code_verifier(state.sid)
+        parameters = {
+            "response_type": "code",
+            "client_id": self._client().client_id,
+            "redirect_uri": state.redirect_uri,
+            "scope": self.settings.scopes,
+            "state": state.sid,
+            "nonce": signer.nonce(state.sid),
+            "code_challenge": signer.code_challenge(verifier),
+            "code_challenge_method": "S256",
+        }
+        endpoint = metadata.authorization_endpoint
+        location = f"{endpoint}{'&' if urlsplit(endpoint).query else '?'}{urlencode(parameters)}"
+        response = redirect_response(location, status=status)
+        response.cookies.append(signer.cookie(state, now=now))
+        return response
+
+    # Back from the provider
+
+    def callback(self, event: Event) -> Response:
+        query = Query(event.raw_query_string)
+        sid = query.get("state", max_length=_MAX_SID_LENGTH)
+        cookie = event.cookies.get(cookie_name(sid)) if sid else None
+        state: SignInState | None = None
+        state_error: OidcRefused | None = None
+        if cookie:
+            try:
+                state = self._signer().verify(cookie)
+            except OidcRefused as exc:
+                state_error = exc
+        # "Try again" leads to where the user was going, when the bridge itself wrote that down for this host.
+        retry = state.return_to if state is not None and _same_origin(state.return_to, event) else None
+        try:
+            return self._complete(event, query, sid, cookie, state, state_error)
+        except BridgeError as exc:
+            exc.retry_url = retry
+            raise
+
+    def _complete(
+        self,
+        event: Event,
+        query: Query,
+        sid: str | None,
+        cookie: str | None,
+        state: SignInState | None,
+        state_error: OidcRefused | None,
+    ) -> Response:
+        error = query.get("error", max_length=256)
+        if error is not None:
+            # The provider's own refusal (access_denied, login_required, ...): its code is logged, not shown.
+            raise OidcRefused("oidc_provider_error", detail=error[:40] if error.isascii() else "non-ASCII")
+        code = query.get("code", max_length=_MAX_CODE_LENGTH)
+        if code is None or sid is None:
+            raise OidcRefused("oidc_callback_malformed")
+        if cookie is None:
+            # Another sign-in of this browser is in flight, but not this one: someone else's callback (login CSRF).
+            if any(name.startswith(COOKIE_PREFIX) for name in event.cookies):
+                raise OidcRefused("oidc_state_mismatch", detail="no cookie for this state")
+            raise OidcRefused("oidc_state_cookie_missing")
+        if state_error is not None:
+            raise state_error
+        assert state is not None
+        if not hmac.compare_digest(state.sid.encode(), sid.encode()):
+            raise OidcRefused("oidc_state_mismatch")
+        if not _same_origin(state.return_to, event) or state.redirect_uri != callback_url(event):
+            raise OidcRefused("oidc_state_invalid", detail="another host")
+        if state.issuer != self.settings.issuer:
+            raise OidcRefused("oidc_state_invalid", detail="another provider")
+        self._check_iss(query)
+        request_id = event.request_context.request_id
+        now = int(time.time())
+        if not self.links.spend_sign_in_state(
+            sid=state.sid, vendor=state.audience, expires_at=state.expires_at, spent_at=now, request_id=request_id
+        ):
+            raise OidcRefused("oidc_state_used")
+
+        signer = self._signer()
+        client = self._client()
+        tokens = self.provider.exchange(
+            code,
+            redirect_uri=state.redirect_uri,
+            code_verifier=signer.code_verifier(state.sid),
+            client=client,
+            auth=self.settings.client_auth,
+        )
+        id_claims = verify_id_token(
+            tokens.id_token,
+            provider=self.provider,
+            client_id=client.client_id,
+            nonce=signer.nonce(state.sid),
+            now=now,
+            leeway=self.leeway,
+            packages_path=self.settings.packages_path,
+        )
+        identity = self._identity(id_claims.subject, id_claims.claims, tokens.access_token)
+
+        login_token = self._login_token(identity, audience=state.audience, now=now)
+        self.logger.info("oidc sign-in", extra={"outcome": "oidc_signed_in", "vendor": state.audience})
+        self.metrics.count("OidcSignIn")
+        response = redirect_response(with_query_param(state.return_to, "login_token", login_token))
+        response.cookies.append(StateSigner.clear(state.sid))
+        return response
+
+    def _check_iss(self, query: Query) -> None:
+        """RFC 9207: the ``iss`` parameter names who answered; another provider's answer is a mix-up attack."""
+        iss = query.get("iss", max_length=2048)
+        if iss is None:
+            if self.provider.metadata().sends_iss:
+                raise OidcRefused("oidc_issuer_mismatch", detail="missing")
+            return
+        if iss != self.settings.issuer:
+            raise OidcRefused("oidc_issuer_mismatch")
+
+    def _identity(self, subject: str, claims: dict[str, Any], access_token: str | None) -> _Identity:
+        """Email and its verification from one source: the ID token when it has both, else userinfo."""
+        source = claims
+        if ("email" not in claims or "email_verified" not in claims) and access_token:
+            info = self.provider.userinfo(access_token)
+            if info:
+                if info.get("sub") != subject:  # Core §5.3.2: else the answer may be about someone else
+                    raise InvalidIdToken("oidc_userinfo_subject")
+                source = info
+        email, verified = source.get("email"), source.get("email_verified")
+        if not isinstance(email, str) or not email:
+            raise UnverifiedIdentity("oidc_email_missing")
+        # A JSON true; Cognito's userinfo sends the string "true".
+        if verified is not True and verified != "true":
+            raise UnverifiedIdentity("oidc_email_unverified")
+        try:
+            email = check_email(email)
+        except BridgeError as exc:
+            raise UnverifiedIdentity("oidc_email_invalid") from exc
+        allowed = self.settings.allowed_email_domains
+        if allowed and email.rpartition("@")[2].lower() not in allowed:
+            raise UnverifiedIdentity("oidc_email_domain")
+        try:
+            name = check_name(source.get("name", claims.get("name")))
+        except BridgeError:
+            name = None  # an odd display name is dropped, not a reason to refuse the user
+        return _Identity(email=email, name=name)
+
+    def _login_token(self, identity: _Identity, *, audience: str, now: int) -> str:
+        claims: dict[str, Any] = {
+            "email": identity.email,
+            "aud": audience,
+            "iat": now,
+            "exp": now + self.login_token_ttl,
+            "jti": secrets.token_urlsafe(16),
+        }
+        if identity.name:
+            claims["name"] = identity.name
+        token = jwt.encode(claims, self._login_key(), algorithm="HS256")
+        if len(token) > MAX_TOKEN_LENGTH:  # cannot happen with the checked email and name; never a 500 if it did
+            raise UnverifiedIdentity("oidc_email_invalid", detail="login token too long")
+        return token
+
+    # Keys
+
+    def _login_key(self) -> str:
+        return next(iter(self.keys.login_token_keys(self.login_token_secret_id)))
+
+    def _signer(self) -> StateSigner:
+        return StateSigner(self._login_key())
+
+    def _client(self) -> ClientCredentials:
+        """The client id from the settings, the secret from Secrets Manager; or both from the secret as JSON."""
+        raw = self.keys.secret(self.settings.client_secret_id)
+        client_id = self.settings.client_id
+        if raw.startswith("{"):
+            try:
+                document = json.loads(raw)
+            except ValueError as exc:
+                raise ProviderUnavailable("secret_not_set", detail="OIDC client secret: not JSON") from exc
+            secret, stored_id = document.get("client_secret"), document.get("client_id")
+            if not isinstance(secret, str) or not secret or (client_id is None and not isinstance(stored_id, str)):
+                raise ProviderUnavailable("secret_not_set", detail="OIDC client secret: client_id/client_secret")
+            return ClientCredentials(client_id=client_id or str(stored_id), client_secret=secret)
+        if client_id is None:
+            raise ProviderUnavailable("secret_not_set", detail="OIDC_CLIENT_ID unset and the secret is not JSON")
+        return ClientCredentials(client_id=client_id, client_secret=raw)
+
+    def logout_url(self, post_logout_redirect_uri: str | None) -> str | None:
+        """Where to end the provider's session (RP-initiated logout), when enabled and offered."""
+        if not self.settings.logout:
+            return None
+        return self.provider.end_session_url(
+            client_id=self._client().client_id, post_logout_redirect_uri=post_logout_redirect_uri
+        )
+
+
+def _same_origin(url: str, event: Event) -> bool:
+    mine, theirs = urlsplit(callback_url(event)), urlsplit(url)
+    return (theirs.scheme, theirs.netloc) == (mine.scheme, mine.netloc)
