@@ -43,7 +43,8 @@ def test_issuer_alone_is_enough_and_defaults_are_the_documented_ones() -> None:
 
 def test_both_sources_live_side_by_side() -> None:
     settings = CommonSettings.from_env({**COMMON, **OIDC, "PLATFORM_LOGIN_URL": "https://app.example.com/login"})
-    assert settings.oidc is not None and settings.platform_login_url == "https://app.example.com/login"
+    assert settings.oidc is not None
+    assert settings.platform_login_url == "https://app.example.com/login"
 
 
 def test_neither_source_is_refused() -> None:
@@ -53,17 +54,20 @@ def test_neither_source_is_refused() -> None:
 
 def test_client_id_may_come_from_the_secret() -> None:
     oidc = OidcSettings.from_env({**OIDC, "OIDC_CLIENT_ID": ""})
-    assert oidc is not None and oidc.client_id is None
+    assert oidc is not None
+    assert oidc.client_id is None
 
 
 def test_a_local_provider_may_use_plain_http() -> None:
     oidc = OidcSettings.from_env({**OIDC, "OIDC_ISSUER": "http://localhost:3010"})
-    assert oidc is not None and oidc.issuer == "http://localhost:3010"
+    assert oidc is not None
+    assert oidc.issuer == "http://localhost:3010"
 
 
 def test_domains_are_lower_case_exact_names() -> None:
     oidc = OidcSettings.from_env({**OIDC, "OIDC_ALLOWED_EMAIL_DOMAINS": "Example.com, staff.example.org"})
-    assert oidc is not None and oidc.allowed_email_domains == {"example.com", "staff.example.org"}
+    assert oidc is not None
+    assert oidc.allowed_email_domains == {"example.com", "staff.example.org"}
 
 
 @pytest.mark.parametrize(

@@ -39,7 +39,9 @@ def test_cookie_is_httponly_secure_lax_scoped_to_the_callback_and_short_lived() 
     assert name == cookie_name(sid)
     attributes = {part.strip().split("=")[0].lower() for part in header.split(";")[1:]}
     assert attributes == {"max-age", "path", "httponly", "secure", "samesite"}
-    assert f"Max-Age={STATE_TTL}" in header and "Path=/oidc/callback" in header and "SameSite=Lax" in header
+    assert f"Max-Age={STATE_TTL}" in header
+    assert "Path=/oidc/callback" in header
+    assert "SameSite=Lax" in header
 
 
 def test_the_state_comes_back_byte_for_byte() -> None:
@@ -80,7 +82,8 @@ def test_pkce_verifier_and_nonce_need_the_key_and_follow_rfc_7636() -> None:
     signer, other = StateSigner(LOGIN_TOKEN_KEY), StateSigner("another-key-0123456789abcdef0123456789")
     verifier = signer.code_verifier("sid-1")
     assert re.fullmatch(r"[A-Za-z0-9_-]{43}", verifier)
-    assert verifier != signer.code_verifier("sid-2") and verifier != other.code_verifier("sid-1")
+    assert verifier != signer.code_verifier("sid-2")
+    assert verifier != other.code_verifier("sid-1")
     assert signer.nonce("sid-1") not in (verifier, other.nonce("sid-1"))
     expected = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
     assert StateSigner.code_challenge(verifier) == expected
@@ -105,4 +108,19 @@ def test_a_return_url_too_long_for_a_cookie_is_refused_before_the_trip() -> None
 
 def test_the_clearing_cookie_expires_at_once() -> None:
     header = StateSigner.clear("abcdefghijklmnopqrstuvwxyz")
-    assert header.startswith(cookie_name("abcdefghijklmnopqrstuvwxyz") + "=;") and "Max-Age=0" in header
+    assert header.startswith(cookie_name("abcdefghijklmnopqrstuvwxyz") + "=;")
+    assert "Max-Age=0" in header
+
+
+def test_the_longest_return_url_still_fits_in_a_browser_cookie() -> None:
+    signer = StateSigner(LOGIN_TOKEN_KEY)
+    host = "a" * 63 + ".lambda-url.eu-west-1.on.aws"
+    state = signer.new(
+        audience="clickfunnels",
+        return_to=f"https://{host}/?" + "x%2F" * ((MAX_RETURN_URL_LENGTH - len(host) - 10) // 4),
+        redirect_uri=f"https://{host}/oidc/callback",
+        issuer="https://login.microsoftonline.com/00000000-0000-0000-0000-000000000000/v2.0",
+        now=int(time.time()),
+    )
+    name_and_value = signer.cookie(state, now=int(time.time())).split(";", 1)[0]
+    assert len(name_and_value.encode()) <= 4096

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hmac
 import json
+import re
 import secrets
 import time
 from dataclasses import dataclass
@@ -43,6 +44,7 @@ __all__ = ["CALLBACK_PATH", "LOGIN_TOKEN_TTL", "OidcSignIn", "callback_url"]
 LOGIN_TOKEN_TTL = 60
 _MAX_CODE_LENGTH = 2048
 _MAX_SID_LENGTH = 64
+_ERROR_CODE = re.compile(r"[a-z_]{1,40}", re.ASCII)  # RFC 6749 §4.1.2.1 codes; anything else is not logged
 
 
 def callback_url(event: Event) -> str:
@@ -151,7 +153,7 @@ class OidcSignIn:
         error = query.get("error", max_length=256)
         if error is not None:
             # The provider's own refusal (access_denied, login_required, ...): its code is logged, not shown.
-            raise OidcRefused("oidc_provider_error", detail=error[:40] if error.isascii() else "non-ASCII")
+            raise OidcRefused("oidc_provider_error", detail=error if _ERROR_CODE.fullmatch(error) else "other")
         code = query.get("code", max_length=_MAX_CODE_LENGTH)
         if code is None or sid is None:
             raise OidcRefused("oidc_callback_malformed")

@@ -43,8 +43,9 @@ CALLBACK_PATH = "/oidc/callback"
 COOKIE_PREFIX = "sso_bridge_oidc_"
 # Ten minutes to sign in at the provider (password, MFA) and come back.
 STATE_TTL = 600
-# A cookie holds about 4 KB; the signed state adds about 500 bytes to its URL.
-MAX_RETURN_URL_LENGTH = 3000
+# Browsers keep a cookie of at most 4,096 bytes (name and value). The URL grows by a third in base64, beside
+# about 500 bytes of other claims, issuer and host names: 2,000 characters fit with room to spare.
+MAX_RETURN_URL_LENGTH = 2000
 _SID_BYTES = 24
 _STATE_AUDIENCE = "sso-bridge/oidc-state"
 _KEY_LABEL = b"sso-bridge oidc state v1"
