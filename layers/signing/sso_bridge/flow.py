@@ -84,6 +84,7 @@ class SignIn:
                 leeway=settings.login_token_leeway,
                 logger=logger,
                 metrics=metrics,
+                fallback_retry_url=settings.platform_login_url,
             )
             if settings.oidc is not None
             else None

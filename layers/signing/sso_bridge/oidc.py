@@ -77,6 +77,7 @@ class OidcSignIn:
         logger: Logger,
         metrics: Metrics,
         provider: Provider | None = None,
+        fallback_retry_url: str | None = None,
     ) -> None:
         self.settings = settings
         self.keys = keys
@@ -86,6 +87,7 @@ class OidcSignIn:
         self.leeway = leeway
         self.logger = logger
         self.metrics = metrics
+        self.fallback_retry_url = fallback_retry_url
         # No network here: discovery happens with the first signed-out user.
         self.provider = provider or Provider(settings.issuer)
 
@@ -133,8 +135,10 @@ class OidcSignIn:
                 state = self._signer().verify(cookie)
             except OidcRefused as exc:
                 state_error = exc
-        # "Try again" leads to where the user was going, when the bridge itself wrote that down for this host.
-        retry = state.return_to if state is not None and _same_origin(state.return_to, event) else None
+        # "Try again" leads to where the user was going, when the bridge itself wrote that down for this host;
+        # without a state to trust (another browser, a forged cookie), to the platform's sign-in page if any.
+        verified = state is not None and _same_origin(state.return_to, event)
+        retry = state.return_to if state is not None and verified else self.fallback_retry_url
         try:
             return self._complete(event, query, sid, cookie, state, state_error)
         except BridgeError as exc:
