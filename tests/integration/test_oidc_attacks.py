@@ -32,6 +32,7 @@ from urllib.parse import parse_qs, parse_qsl, quote, urlencode, urlsplit
 import jwt
 import pytest
 
+from sso_bridge.redirects import with_query_param
 from tests.helpers import (
     LOGIN_TOKEN_KEY,
     PLATFORM_LOGIN_URL,
@@ -758,8 +759,10 @@ def test_provider_side_attacks_are_refused(
     bridge.new_lines()
     response = json_callback(bridge, started, authorize(started))
     refused(response, reason, bridge=bridge)
-    # The state verified, so "Try again" leads back where the user was going
-    assert json.loads(response["body"]).get("retry_url") == started.return_url
+    # The state verified, so "Try again" leads back where the user was going; after a refused account, asking
+    # the provider for a fresh sign-in, else its session would bring the same account straight back
+    retry = with_query_param(started.return_url, "oidc_prompt", "login") if response["statusCode"] == 403 else None
+    assert json.loads(response["body"]).get("retry_url") == (retry or started.return_url)
 
 
 def test_a_provider_error_page_has_a_try_again_link_to_where_the_user_was_going(bridge: Bridge) -> None:
@@ -778,7 +781,27 @@ def test_a_refused_kustomer_sign_in_offers_kustomers_own_request_again(bridge: B
     bridge.provider.user = User(email_verified=False)
     response = callback(bridge.function("kustomer"), started, authorize(started))
     refused(response, "oidc_email_unverified", allowed=started.return_url)
-    assert f'href="{escape(started.return_url, quote=True)}"' in response["body"]
+    retry = with_query_param(started.return_url, "oidc_prompt", "login")
+    assert f'href="{escape(retry, quote=True)}"' in response["body"]
+
+
+def test_try_again_after_a_refused_account_asks_the_provider_for_a_fresh_sign_in(bridge: Bridge) -> None:
+    """Given mallory refused (unverified email) while her provider session lives on,
+    when she follows "Try again", the provider is asked to sign someone in afresh (prompt=login),
+    and the request that comes back is the original one: the marker does not ride along."""
+    started = start(bridge, "kustomer")
+    bridge.provider.user = User(email_verified=False)
+    refusal = callback(bridge.function("kustomer"), started, authorize(started), accept="application/json")
+    retry = urlsplit(json.loads(refusal["body"])["retry_url"])
+
+    again = start(bridge, "kustomer", event=event_for(started.event, retry.path, retry.query))
+
+    assert again.params["prompt"] == "login"
+    assert "prompt" not in started.params
+    assert again.state_claims()["rt"] == started.return_url
+    bridge.provider.user = User()
+    back = callback(bridge.function("kustomer"), again, authorize(again))
+    assert back["headers"]["Location"].startswith(f"{started.return_url}&login_token=")
 
 
 # --- attacks: what arrives at the callback ------------------------------------------------------------------------

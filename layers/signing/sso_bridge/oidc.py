@@ -38,10 +38,13 @@ from .responses import redirect_response
 from .secrets import KeyCache
 from .settings import OidcSettings
 
-__all__ = ["CALLBACK_PATH", "LOGIN_TOKEN_TTL", "OidcSignIn", "callback_url"]
+__all__ = ["CALLBACK_PATH", "LOGIN_TOKEN_TTL", "REAUTHENTICATE", "OidcSignIn", "callback_url"]
 
 # The login token the callback hands to the vendor's route is used at once, one redirect later.
 LOGIN_TOKEN_TTL = 60
+# On a "Try again" after a refused account, the provider is asked to sign the user in afresh (prompt=login):
+# its session is still that account's, and the user would land on the same refusal without a chance to switch.
+REAUTHENTICATE = "oidc_prompt"
 _MAX_CODE_LENGTH = 2048
 _MAX_SID_LENGTH = 64
 _ERROR_CODE = re.compile(r"[a-z_]{1,40}", re.ASCII)  # RFC 6749 §4.1.2.1 codes; anything else is not logged
@@ -98,9 +101,10 @@ class OidcSignIn:
         metadata = self.provider.metadata()
         signer = self._signer()
         now = int(time.time())
+        reauthenticate = Query(event.raw_query_string).get(REAUTHENTICATE, max_length=16) == "login"
         state = signer.new(
             audience=audience,
-            return_to=request_url(event),
+            return_to=request_url(event, without=("login_token", REAUTHENTICATE)),
             redirect_uri=callback_url(event),
             issuer=self.settings.issuer,
             now=now,
@@ -116,6 +120,8 @@ class OidcSignIn:
             "code_challenge": signer.code_challenge(verifier),
             "code_challenge_method": "S256",
         }
+        if reauthenticate:
+            parameters["prompt"] = "login"
         endpoint = metadata.authorization_endpoint
         location = f"{endpoint}{'&' if urlsplit(endpoint).query else '?'}{urlencode(parameters)}"
         response = redirect_response(location, status=status)
@@ -141,6 +147,9 @@ class OidcSignIn:
         retry = state.return_to if state is not None and verified else self.fallback_retry_url
         try:
             return self._complete(event, query, sid, cookie, state, state_error)
+        except UnverifiedIdentity as exc:
+            exc.retry_url = with_query_param(retry, REAUTHENTICATE, "login") if verified and retry else retry
+            raise
         except BridgeError as exc:
             exc.retry_url = retry
             raise

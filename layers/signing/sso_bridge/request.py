@@ -6,6 +6,7 @@ joins repeated parameters with commas, which would let ``?login_token=a&login_to
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from urllib.parse import parse_qsl, unquote_plus, urlunsplit
 
 from .errors import BadRequest, InputTooLarge
@@ -46,8 +47,8 @@ class Query:
         return value or None
 
 
-def request_url(event: Event, *, without: str = "login_token") -> str:
-    """The absolute URL the user asked for, minus ``without`` (their stale login token).
+def request_url(event: Event, *, without: Collection[str] = ("login_token",)) -> str:
+    """The absolute URL the user asked for, minus the parameters ``without`` (their stale login token).
 
     The rest of the query is kept byte for byte, so vendor parameters survive the round trip.
     """
@@ -55,7 +56,7 @@ def request_url(event: Event, *, without: str = "login_token") -> str:
     scheme = proto if proto in ("http", "https") else "https"
     host = event.request_context.domain_name
     parts = event.raw_query_string.split("&")
-    kept = [part for part in parts if part and unquote_plus(part.split("=", 1)[0]) != without]
+    kept = [part for part in parts if part and unquote_plus(part.split("=", 1)[0]) not in without]
     return urlunsplit((scheme, host, event.raw_path or "/", "&".join(kept), ""))
 
 
