@@ -21,16 +21,21 @@ import io
 import json
 import logging
 import re
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from html import escape
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 from urllib.parse import parse_qs, parse_qsl, quote, urlencode, urlsplit
 
+import hypothesis.configuration
 import jwt
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from sso_bridge.redirects import with_query_param
 from tests.helpers import (
@@ -1191,3 +1196,38 @@ def test_no_log_holds_a_code_a_token_a_state_or_the_client_secret(
     assert '"outcome":"oidc_signed_in"' in sources["logger stream"]
     assert "request refused" in sources["logger stream"]
     assert quote(provider.client_secret, safe="") not in sources["logger stream"]
+
+
+# --- noise at the callback ----------------------------------------------------------------------------------------
+
+# As in tests/unit/test_hostile_events.py: Hypothesis's cache outside the repo, no example database.
+hypothesis.configuration.set_hypothesis_home_dir(Path(tempfile.gettempdir()) / "sso-bridge-hypothesis")
+
+_NOISE = st.text(st.characters(codec="utf-8", exclude_categories=["Cs"]), max_size=80)
+_QUERY_PART = st.one_of(
+    _NOISE,
+    st.sampled_from(["code=", "state=", "iss=", "error=", "%", "%zz", "&&", "==", "state=" + "A" * 64, "code=x" * 40]),
+)
+
+
+@settings(
+    max_examples=120,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    parts=st.lists(_QUERY_PART, max_size=6),
+    cookies=st.lists(st.tuples(st.sampled_from(["sso_bridge_oidc_", "", "x"]), _NOISE, _NOISE), max_size=4),
+)
+def test_noise_at_the_callback_is_a_4xx_and_never_reaches_the_provider(
+    bridge: Bridge, parts: list[str], cookies: list[tuple[str, str, str]]
+) -> None:
+    """Whatever a browser or a bot sends to /oidc/callback (odd parameters, broken escapes, cookies named like
+    ours with any value): a well-formed 4xx, never a 5xx or an exception, and no code exchanged."""
+    event = event_for(load_event(VENDORS["clickfunnels"].event), "/oidc/callback", "&".join(parts))
+    event["cookies"] = [f"{prefix}{name}={value}" for prefix, name, value in cookies]
+    response = invoke(bridge.function(), event)
+    assert 400 <= response["statusCode"] < 500, (response["statusCode"], response.get("body", "")[:200])
+    assert "Location" not in response["headers"]
+    assert bridge.provider.token_requests == []
