@@ -36,6 +36,9 @@ MAX_ID_TOKEN_LENGTH = 16384
 # An ID token is used straight after it is issued; one older than this was kept somewhere.
 MAX_AGE_SECONDS = 600
 _lock = threading.Lock()
+# Keys already parsed by joserfc, by their JWK text: parsing one costs more than the verify itself.
+_parsed: dict[str, Any] = {}
+_MAX_PARSED = 32
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,7 +109,7 @@ def verify_id_token(
     from joserfc.jwk import JWKRegistry
 
     try:
-        key = JWKRegistry.import_key(jwk)
+        key = _parse(JWKRegistry, jwk)
         if alg == "ES256" and jwk.get("crv") != "P-256":
             raise InvalidIdToken("oidc_id_token_signature", detail="curve")
         verified = jws.deserialize_compact(token, key, algorithms=[alg])
@@ -116,6 +119,18 @@ def verify_id_token(
     if not isinstance(claims, dict):
         raise InvalidIdToken("oidc_id_token_malformed", detail="claims")
     return IdClaims(subject=_check_claims(claims, provider.issuer, client_id, nonce, now, leeway), claims=claims)
+
+
+def _parse(registry: Any, jwk: dict[str, Any]) -> Any:
+    text = json.dumps(jwk, sort_keys=True)
+    key = _parsed.get(text)
+    if key is None:
+        key = registry.import_key(jwk)
+        with _lock:
+            if len(_parsed) >= _MAX_PARSED:  # a provider rotating often; never unbounded
+                _parsed.clear()
+            _parsed[text] = key
+    return key
 
 
 def _check_claims(claims: dict[str, Any], issuer: str, client_id: str, nonce: str, now: int, leeway: int) -> str:
