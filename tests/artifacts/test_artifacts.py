@@ -1,5 +1,6 @@
 """What `sam build` produces loads in Lambda: each function imports with only its own folder and the
-layer's ``python/`` ahead of the runtime's packages, and answers a request.
+layer's ``python/`` ahead of the runtime's packages, and answers a request; the OIDC layer ships arm64
+cryptography and joserfc outside ``python/``, and that layout, built for this machine, verifies RS256 and ES256.
 
 Run after `make build` (`make test` does). The Lambda runtime's own packages (boto3 and what it needs) are
 stood in for by links to this venv's copies, placed last on the path as /var/runtime is in Lambda.
@@ -9,18 +10,26 @@ from __future__ import annotations
 
 import json
 import os
+import platform
+import re
 import subprocess
 import sys
 import sysconfig
+import time
 from pathlib import Path
 
+import jwt
 import pytest
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from local.template import functions
 from tests.helpers import EVENTS, ROOT
 
 BUILD = ROOT / ".aws-sam" / "build"
 LAYER = BUILD / "SigningLayer" / "python"
+OIDC_SOURCE = ROOT / "layers" / "oidc"
+OIDC_PACKAGES = BUILD / "OidcLayer" / "oidc-packages"  # /opt/oidc-packages in Lambda
+EM_AARCH64 = 0xB7  # ELF e_machine of arm64 code
 
 RUNTIME_PACKAGES = ("boto3", "botocore", "s3transfer", "jmespath", "dateutil", "urllib3", "six.py")
 
@@ -69,6 +78,16 @@ def test_layer_ships_no_second_botocore_or_cryptography(built: Path) -> None:
 
 
 @pytest.mark.parametrize("spec", functions(), ids=lambda spec: spec.logical_id)
+def test_every_module_in_the_signing_layer_has_unchecked_bytecode(built: Path) -> None:
+    """/opt is read-only in Lambda: a .pyc that is missing or checked against its source's mtime (pip's own) is
+    recompiled on every cold start, in memory. Each module, ours and the packages', is compiled once, at build."""
+    sources = {path.with_suffix("") for path in LAYER.rglob("*.py")}
+    pycs = list(LAYER.rglob("*.cpython-313.pyc"))
+    assert {pyc.parent.parent / pyc.name.split(".", 1)[0] for pyc in pycs} >= sources
+    flags = {str(pyc.relative_to(LAYER)): int.from_bytes(pyc.read_bytes()[4:8], "little") for pyc in pycs}
+    assert {name for name, flag in flags.items() if flag != 0b01} == set()
+
+
 def test_function_imports_and_answers_as_in_lambda(built: Path, runtime: Path, spec: object) -> None:
     logical_id = spec.logical_id  # type: ignore[attr-defined]
     function_dir = built / logical_id
@@ -90,3 +109,197 @@ def test_function_imports_and_answers_as_in_lambda(built: Path, runtime: Path, s
     assert not probe["cryptography"]
     # No login token in the sample event: the user is sent to sign in (or a page), never a 5xx.
     assert probe["status"] < 500
+
+
+# The OIDC layer.
+
+
+def _pins() -> dict[str, str]:
+    lines = (OIDC_SOURCE / "requirements.txt").read_text().splitlines()
+    return dict(line.split("==") for line in (line.split("#", 1)[0].strip() for line in lines) if line)
+
+
+def _elf_machine(path: Path) -> int | None:
+    """The e_machine of an ELF file (what CPU its code is for), or None for anything else."""
+    header = path.read_bytes()[:20]
+    if len(header) < 20 or header[:4] != b"\x7fELF":
+        return None
+    return int.from_bytes(header[18:20], "little" if header[5] == 1 else "big")
+
+
+def _layout(packages: Path) -> set[str]:
+    """The files of an oidc-packages folder, compiled-module names without their platform."""
+    return {
+        re.sub(r"-(aarch64|x86_64)-linux-gnu", "-PLATFORM", str(path.relative_to(packages)))
+        for path in packages.rglob("*")
+        if path.is_file() and "__pycache__" not in path.parts and not path.name.endswith((".pyc", "RECORD"))
+    }
+
+
+def test_oidc_layer_ships_arm64_cryptography_and_joserfc_outside_the_path(built: Path) -> None:
+    # Only oidc-packages/: a python/ folder would be on Lambda's sys.path, and PyJWT would import cryptography.
+    assert [path.name for path in (built / "OidcLayer").iterdir()] == ["oidc-packages"]
+    shipped = {path.name for path in OIDC_PACKAGES.iterdir()}
+    assert {"cryptography", "cffi", "pycparser", "joserfc"} <= shipped
+    assert {f"{name}-{version}.dist-info" for name, version in _pins().items()} <= shipped
+    assert "bin" not in shipped
+    machines = {str(path.relative_to(OIDC_PACKAGES)): _elf_machine(path) for path in OIDC_PACKAGES.rglob("*.so*")}
+    assert "cryptography/hazmat/bindings/_rust.abi3.so" in machines
+    assert any(name.startswith("_cffi_backend.cpython-313-aarch64") for name in machines)
+    assert set(machines.values()) == {EM_AARCH64}, machines
+    # Bytecode compiled at build time, never checked against the sources (PEP 552 flags 0b01): /opt is read-only.
+    sources = {path.with_suffix("") for path in OIDC_PACKAGES.rglob("*.py")}
+    pycs = list(OIDC_PACKAGES.rglob("*.cpython-313.pyc"))
+    assert {pyc.parent.parent / pyc.name.split(".", 1)[0] for pyc in pycs} == sources
+    assert {int.from_bytes(pyc.read_bytes()[4:8], "little") for pyc in pycs} == {0b01}
+
+
+@pytest.fixture(scope="session")
+def host_oidc_packages(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The OIDC layer built by its own Makefile for this machine's CPU (once per session): the same layout."""
+    artifacts = tmp_path_factory.mktemp("oidc-layer-host")
+    env = {
+        **os.environ,
+        "ARTIFACTS_DIR": str(artifacts),
+        "OIDC_PLATFORM": f"manylinux2014_{platform.machine()}",
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",  # its python3.13
+    }
+    result = subprocess.run(
+        ["make", "--no-print-directory", "-C", str(OIDC_SOURCE), "build-OidcLayer"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return artifacts / "oidc-packages"
+
+
+def test_the_host_build_has_the_layers_layout(built: Path, host_oidc_packages: Path) -> None:
+    assert _layout(host_oidc_packages) == _layout(OIDC_PACKAGES)
+
+
+def _keys() -> tuple[dict[str, str], dict[str, list[dict[str, str]]]]:
+    """An RS256 and an ES256 token, signed here (PyJWT, this venv's cryptography), and the public key set."""
+    now = int(time.time())
+    claims = {"iss": "https://idp.example.com", "sub": "user-1", "aud": "bridge", "iat": now, "exp": now + 60}
+    rsa_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    ec_key = ec.generate_private_key(ec.SECP256R1())
+    tokens = {
+        "RS256": jwt.encode(claims, rsa_key, algorithm="RS256", headers={"kid": "rsa-1"}),
+        "ES256": jwt.encode(claims, ec_key, algorithm="ES256", headers={"kid": "ec-1"}),
+    }
+    keys = [
+        {**json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(rsa_key.public_key())), "kid": "rsa-1", "alg": "RS256"},
+        {**json.loads(jwt.algorithms.ECAlgorithm.to_jwk(ec_key.public_key())), "kid": "ec-1", "alg": "ES256"},
+    ]
+    return tokens, {"keys": keys}
+
+
+# Run with `python -I -S`: the standard library alone, then what Lambda and the layer code put on the path.
+OIDC_PROBE = """
+import json, sys
+layer, oidc_packages, tokens, jwks = sys.argv[1], sys.argv[2], json.loads(sys.argv[3]), json.loads(sys.argv[4])
+sys.path.insert(0, layer)  # /opt/python
+import jwt
+crypto_with_jwt = "cryptography" in sys.modules
+sys.path.append(oidc_packages)  # what the layer code does on the first callback
+import cryptography
+from joserfc import jws
+from joserfc.errors import BadSignatureError
+from joserfc.jwk import KeySet
+keys = KeySet.import_key_set(jwks)
+verified, tampered = {}, {}
+for alg, token in tokens.items():
+    verified[alg] = json.loads(jws.deserialize_compact(token, keys, algorithms=[alg]).payload)
+    head, payload, signature = token.split(".")
+    forged = ".".join([head, payload, ("A" if signature[0] != "A" else "B") + signature[1:]])
+    try:
+        jws.deserialize_compact(forged, keys, algorithms=[alg])
+        tampered[alg] = "accepted"
+    except BadSignatureError:
+        tampered[alg] = "refused"
+modules = {name: sys.modules[name].__file__ for name in ("jwt", "cryptography", "joserfc")}
+print(json.dumps({"crypto_with_jwt": crypto_with_jwt, "verified": verified, "tampered": tampered, "files": modules}))
+"""
+
+
+def test_the_oidc_layout_verifies_rs256_and_es256_beside_the_signing_layer(
+    built: Path, host_oidc_packages: Path
+) -> None:
+    tokens, jwks = _keys()
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-I",
+            "-S",
+            "-c",
+            OIDC_PROBE,
+            str(LAYER),
+            str(host_oidc_packages),
+            json.dumps(tokens),
+            json.dumps(jwks),
+        ],
+        capture_output=True,
+        text=True,
+        env={"PATH": os.environ.get("PATH", ""), "PYTHONDONTWRITEBYTECODE": "1"},
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    probe = json.loads(result.stdout.strip().splitlines()[-1])
+    assert not probe["crypto_with_jwt"]
+    assert probe["files"]["jwt"].startswith(str(LAYER))
+    for module in ("cryptography", "joserfc"):
+        assert probe["files"][module].startswith(str(host_oidc_packages)), module
+    for alg in ("RS256", "ES256"):
+        assert probe["verified"][alg]["sub"] == "user-1", alg
+        assert probe["tampered"][alg] == "refused", alg
+
+
+JWT_ONLY_PROBE = """
+import json, sys
+sys.path.insert(0, sys.argv[1])
+import jwt, jwt.algorithms
+compiled = sorted(name for name in sys.modules if name.split(".")[0] in ("cryptography", "_cffi_backend", "cffi"))
+print(json.dumps({"jwt": jwt.__file__, "has_crypto": jwt.algorithms.has_crypto, "cryptography": compiled}))
+"""
+
+
+def test_pyjwt_from_the_signing_layer_alone_imports_no_cryptography(built: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-I", "-S", "-c", JWT_ONLY_PROBE, str(LAYER)],
+        capture_output=True,
+        text=True,
+        env={"PATH": os.environ.get("PATH", ""), "PYTHONDONTWRITEBYTECODE": "1"},
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    probe = json.loads(result.stdout)
+    assert probe["jwt"].startswith(str(LAYER))
+    assert probe == {**probe, "has_crypto": False, "cryptography": []}
+
+
+def test_the_makefile_passes_platform_and_folder_to_pip_as_data(tmp_path: Path) -> None:
+    """Hostile OIDC_PLATFORM and ARTIFACTS_DIR values reach pip as arguments: neither make nor the shell runs them."""
+    marker = tmp_path / "ran"
+    hostile = f"$(shell touch {marker}-make)`touch {marker}-backtick`$$(touch {marker}-dollar)"
+    env = {
+        **os.environ,
+        "ARTIFACTS_DIR": str(tmp_path / f"out{hostile}"),
+        "OIDC_PLATFORM": hostile,
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+    }
+    result = subprocess.run(
+        ["make", "--no-print-directory", "-C", str(OIDC_SOURCE), "build-OidcLayer"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode != 0  # pip finds no wheel for that platform
+    assert "No matching distribution" in result.stderr
+    assert not list(tmp_path.glob("ran*"))

@@ -40,6 +40,13 @@ BASELINE_MANAGED_POLICIES = {"service-role/AWSLambdaBasicExecutionRole", "AWSXra
 KUSTOMER_BRAND_SECRETS = (
     "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:${AWS::StackName}/kustomer/*"
 )
+# The OpenID Connect client secret, granted by name (template.yaml says why: a reference would close a cycle);
+# `??????` is the random suffix Secrets Manager adds to the name in the ARN, and matches nothing longer.
+OIDC_CLIENT_SECRET_NAME = "${AWS::StackName}/oidc-client"
+OIDC_CLIENT_SECRET = (
+    "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:"
+    f"{OIDC_CLIENT_SECRET_NAME}-??????"
+)
 
 # Every AWS call the layer makes, and the grants it needs. A new call fails test_the_layer_makes_only_known_calls
 # until it is listed here and granted in template.yaml, to exactly the tables it touches.
@@ -56,16 +63,20 @@ CALLS: dict[str, dict[str, set[Grant]]] = {
             ("dynamodb:ConditionCheckItem", "LinkRevocationsTable"),
             ("dynamodb:PutItem", "SpentLinksTable"),
         },
+        # LinkStore.spend_sign_in_state: an OpenID sign-in state used once, a conditional put beside the links.
+        "put_item": {("dynamodb:PutItem", "SpentLinksTable")},
         # LinkStore.revoke: `make revoke`, with the operator's credentials; never a function's.
         "update_item": set(),
     },
     "jti_store.py": {"put_item": {("dynamodb:PutItem", "JtiTable")}},
 }
-EMAIL_LINKS = CALLS["link_store.py"]["batch_get_item"] | CALLS["link_store.py"]["transact_write_items"]
+EMAIL_LINKS = {
+    grant for call in ("batch_get_item", "transact_write_items", "put_item") for grant in CALLS["link_store.py"][call]
+}
 SECRETS = {
-    "ClickFunnelsFunction": {"LoginTokenSecret", "ClickFunnelsSecret"},
-    "KustomerFunction": {"LoginTokenSecret", "KustomerSecret", KUSTOMER_BRAND_SECRETS},
-    "HappyFoxFunction": {"LoginTokenSecret", "HappyFoxSecret"},
+    "ClickFunnelsFunction": {"LoginTokenSecret", "ClickFunnelsSecret", OIDC_CLIENT_SECRET},
+    "KustomerFunction": {"LoginTokenSecret", "KustomerSecret", KUSTOMER_BRAND_SECRETS, OIDC_CLIENT_SECRET},
+    "HappyFoxFunction": {"LoginTokenSecret", "HappyFoxSecret", OIDC_CLIENT_SECRET},
 }
 OWN_WRITES = {"HappyFoxFunction": CALLS["jti_store.py"]["put_item"]}
 EXPECTED: dict[str, set[Grant]] = {
@@ -120,6 +131,16 @@ def _listed(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
 
 
+def _branches(value: Any) -> list[Any]:
+    """A policy as it may apply: both branches of an ``Fn::If`` (a conditional grant is a grant), never NoValue."""
+    if isinstance(value, dict) and set(value) == {"Fn::If"}:
+        _, then, otherwise = value["Fn::If"]
+        return [*_branches(then), *_branches(otherwise)]
+    if value == {"Ref": "AWS::NoValue"}:
+        return []
+    return [value]
+
+
 def role_of(translated: dict[str, Any], function: str) -> str:
     role = translated["Resources"][function]["Properties"]["Role"]
     assert isinstance(role, dict), f"{function}: a role SAM makes, not {role!r}"
@@ -134,8 +155,8 @@ def grants(translated: dict[str, Any], function: str) -> tuple[set[Grant], list[
     managed = {str(arn).split(":policy/", 1)[-1] for arn in role.get("ManagedPolicyArns", [])}
     problems += [f"{function}: managed policy {name}" for name in sorted(managed - BASELINE_MANAGED_POLICIES)]
     allowed: set[Grant] = set()
-    for policy in role.get("Policies", []):
-        for statement in _listed(policy["PolicyDocument"]["Statement"]):
+    for document in [branch for policy in role.get("Policies", []) for branch in _branches(policy)]:
+        for statement in _listed(document["PolicyDocument"]["Statement"]):
             if statement.get("Effect") != "Allow":
                 continue
             for key in ("NotAction", "NotResource"):
@@ -165,6 +186,8 @@ def violations(translated: dict[str, Any]) -> list[str]:
             if "*" in action:
                 problems.append(f"{function}: wildcard action {action} on {resource}")
             if resource == "*" or (resource.endswith("*") and resource != KUSTOMER_BRAND_SECRETS):
+                problems.append(f"{function}: {action} on wildcard resource {resource}")
+            if "?" in resource and resource != OIDC_CLIENT_SECRET:
                 problems.append(f"{function}: {action} on wildcard resource {resource}")
         problems += [
             f"{function}: {action} on {resource} is more than it needs"
@@ -215,6 +238,17 @@ def _widen_brand_secrets(template: dict[str, Any]) -> None:
                 statement["Resource"] = {"Fn::Sub": "arn:${AWS::Partition}:secretsmanager:*:*:secret:*"}
 
 
+_GET_ANY_SECRET = {"Effect": "Allow", "Action": "secretsmanager:GetSecretValue", "Resource": "*"}
+
+
+def _widen_oidc_secret(template: dict[str, Any]) -> None:
+    for policy in _statements(template, "ClickFunnelsFunction"):
+        if isinstance(policy, dict) and "Fn::If" in policy:
+            for statement in policy["Fn::If"][1]["Statement"]:
+                resource = statement["Resource"]["Fn::Sub"]
+                statement["Resource"]["Fn::Sub"] = resource.replace("oidc-client-??????", "oidc-*")
+
+
 def _separate_policy(template: dict[str, Any]) -> None:
     template["Resources"]["ExtraPolicy"] = {
         "Type": "AWS::IAM::Policy",
@@ -240,6 +274,11 @@ MUTATIONS: dict[str, Callable[[dict[str, Any]], None]] = {
     ),
     "a managed policy": _add_policy("ClickFunnelsFunction", "arn:aws:iam::aws:policy/AmazonDynamoDBFullAccess"),
     "brand secrets beyond the prefix": _widen_brand_secrets,
+    "OIDC secrets beyond the name": _widen_oidc_secret,
+    "any secret, under the OIDC condition": _add_policy(
+        "HappyFoxFunction",
+        {"Fn::If": ["OidcEnabled", {"Statement": [_GET_ANY_SECRET]}, {"Ref": "AWS::NoValue"}]},
+    ),
     "a policy beside the role": _separate_policy,
 }
 
@@ -285,6 +324,11 @@ def test_each_function_reads_the_secrets_its_environment_names() -> None:
             prefix = spec.environment["KUSTOMER_BRAND_SECRET_PREFIX"]["Fn::Sub"]
             assert KUSTOMER_BRAND_SECRETS.endswith(f":secret:{prefix}*")
             named.add(KUSTOMER_BRAND_SECRETS)
+        # Named, not referenced (a reference would close a cycle through Cognito's client and the HTTP API).
+        condition, name, off = spec.environment["OIDC_CLIENT_SECRET_ID"]["Fn::If"]
+        assert (condition, name, off) == ("OidcEnabled", {"Fn::Sub": OIDC_CLIENT_SECRET_NAME}, "")
+        assert template["Resources"]["OidcClientSecret"]["Properties"]["Name"] == name
+        named.add(OIDC_CLIENT_SECRET)
         assert named == SECRETS[spec.logical_id]
 
 
@@ -375,9 +419,12 @@ def test_alarms_read_the_namespace_the_functions_write() -> None:
 
 
 def test_the_503_alarm_counts_every_dependency_reason() -> None:
-    reasons = {"dependency_unavailable"}
+    from sso_bridge.errors import DependencyUnavailable
+
+    # Every 503 class's own reason, and every reason a 503 is raised with.
+    reasons = {kind.reason for kind in [DependencyUnavailable, *DependencyUnavailable.__subclasses__()]}
     for path in [*LAYER.glob("*.py"), *(ROOT / "functions").rglob("*.py")]:
-        reasons |= set(re.findall(r"DependencyUnavailable\(\s*\"(\w+)\"", path.read_text()))
+        reasons |= set(re.findall(r"(?:DependencyUnavailable|ProviderUnavailable)\(\s*\"(\w+)\"", path.read_text()))
     query = _metric_queries(load_template())["DependencyUnavailableAlarm"]
     assert {reason for reason in reasons if f"reason = '{reason}'" not in query} == set()
     assert "reason = 'secret_unavailable'" in _metric_queries(load_template())["SecretsManagerErrorsAlarm"]
