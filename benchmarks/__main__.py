@@ -1,7 +1,7 @@
 """`make bench`: what a click costs, as ratios against floors measured in the same run, on the built code.
 
     python -m benchmarks [--runtime-python PATH] [--rounds 7] [--calls N] [--cold-runs 5] [--seconds 10]
-        [--clients 20] [--link-rows 200000] [--only warm,cold,links,load] [--out .bench/results.json]
+        [--clients 20] [--link-rows 200000] [--only warm,cold,jose,links,load] [--out .bench/results.json]
 
 - warm: each flow (ClickFunnels, Kustomer, HappyFox sign-ins; a ClickFunnels email link spent), through the HTTP
   API and the function URL event, one ``lambda_handler`` call against the floor (PyJWT decode + encode like the
@@ -11,6 +11,12 @@
   unavoidable (import jwt and boto3, make the clients, fetch the two secrets, decode, encode, write where the flow
   writes), ``--cold-runs`` each, median; resident memory after the first request; the cold start's slowest
   imports (``-X importtime``);
+- OpenID Connect, in warm and cold (benchmarks/flows.py, OIDC_FLOWS): the functions as the template makes them
+  with ``OidcIssuer`` set, against a stand-in provider on localhost (benchmarks/oidc_provider.py); the sign-in start
+  (warm, against the ClickFunnels sign-in's floor), the callback (warm and cold, against what any callback must do:
+  driver.CallbackFloor), and a login-token sign-in with OpenID Connect on (cold: it must not load cryptography);
+- jose: the RS256 check of an ID token with PyJWT, joserfc and authlib.jose, cold and warm, and ``import jwt``
+  with and without cryptography importable (benchmarks/jose.py);
 - links: `make links` rows/s against reading and writing the CSV alone (in this process);
 - load: the local stack (`make run`) under ``--clients`` concurrent clients for ``--seconds`` (or BENCH_SECONDS).
 
@@ -38,11 +44,11 @@ ROOT = Path(__file__).resolve().parent.parent
 # This checkout's code first (ops.link and the local stack import the layer's source), whatever the venv's .pth says.
 sys.path[:0] = [str(ROOT), str(ROOT / "layers" / "signing")]
 
-from benchmarks.flows import CASES  # noqa: E402
+from benchmarks.flows import CASES, OIDC_COLD_CASES, OIDC_WARM_CASES  # noqa: E402
 from benchmarks.lambda_env import BENCH_DIR, RUNTIME_PYTHON  # noqa: E402
 from benchmarks.report import table  # noqa: E402
 
-SECTIONS = ("warm", "cold", "links", "load")
+SECTIONS = ("warm", "cold", "jose", "links", "load")
 
 
 def _git(*args: str) -> str:
@@ -96,16 +102,22 @@ def run(args: argparse.Namespace, say: Any = print) -> dict[str, Any]:
             results["runtime"] = bench.facts
             if "warm" in args.only:
                 results["warm"] = []
-                for case in CASES:
+                for case in (*CASES, *OIDC_WARM_CASES):
                     say(f"warm {case.name} ...", file=sys.stderr)
                     results["warm"].append(
                         bench.warm(case, rounds=args.rounds, calls=args.calls, round_seconds=args.round_seconds)
                     )
             if "cold" in args.only:
                 results["cold"] = []
-                for case in CASES:
+                for case in (*CASES, *OIDC_COLD_CASES):
                     say(f"cold {case.name} ...", file=sys.stderr)
                     results["cold"].append(bench.cold(case, runs=args.cold_runs))
+    if "jose" in args.only:
+        from benchmarks.jose import jose_comparison
+
+        say("jose: RS256 verification, PyJWT / joserfc / authlib.jose ...", file=sys.stderr)
+        # Processes of about 0.1 s each: more of them than a flow's cold runs, for a steadier median.
+        results["jose"] = jose_comparison(args.runtime_python, runs=2 * args.cold_runs - 1, rounds=args.rounds)
     if "links" in args.only:
         from benchmarks.links import link_batch
 

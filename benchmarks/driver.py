@@ -13,7 +13,22 @@ Lambda, and nothing of the project is imported but the handler, by the name in `
 - ``cold-floor``: from a fresh interpreter, only the unavoidable: import jwt and boto3, make the clients, fetch
   the two secrets, decode, encode, and write where the flow writes.
 
-Handler output (logs, metrics) goes to stdout and stderr as in Lambda; the result goes to RESULT.json.
+OpenID Connect (``plan["oidc"]``, a stand-in provider on localhost, benchmarks/oidc_provider.py):
+
+- ``start``: a signed-out request to the sign-in route (no login token), answered 302 to the provider; its floor
+  is the vendor sign-in's (PyJWT decode + encode).
+- ``callback``: each handler call is prepared, untimed, as a browser would: the sign-in route answers the redirect
+  to the provider and the state cookie, the stand-in's authorization endpoint answers the redirect back with a
+  fresh code (it keeps the nonce the bridge sent), and the timed call is ``/oidc/callback`` with that query and
+  cookie. Its floor (``CallbackFloor``) is what any callback must do: HS256-decode the state cookie, record the
+  state as used (the same conditional put), redeem the code at the token endpoint (a fresh connection, as the
+  bridge's), verify the ID token's RS256 signature with joserfc (key imported once) and HS256-encode the login
+  token. The cold floor adds what a fresh container needs first: importing boto3, jwt and joserfc (so
+  cryptography), the two secrets (login key, client secret), discovery and the key set.
+
+Handler output (logs, metrics) goes to stdout and stderr as in Lambda; the result goes to RESULT.json. What the
+OpenID parts need beyond this module's imports is imported where it is used, so that a cold start finds no more
+preloaded than before.
 """
 
 from __future__ import annotations
@@ -96,6 +111,7 @@ class Floor:
         self.floor = plan["floor"]
         self.dynamodb = dynamodb
         self.write_times: list[float] = []  # the write alone, inside each floor call
+        self.io_times: list[float] = []  # every round trip to an emulator inside each floor call (here: the write)
 
     def vendor_token(self, claims: dict[str, Any], key: str) -> str:
         floor, now = self.floor, int(time.time())
@@ -169,7 +185,124 @@ class Floor:
             start = perf()
             self.write(claims)
             self.write_times.append(perf() - start)
+            self.io_times.append(self.write_times[-1])
         return self.vendor_token(claims, vendor_key)
+
+
+# --- OpenID Connect ---------------------------------------------------------------------------------------------
+
+
+def http_call(
+    url: str, *, method: str = "GET", body: bytes | None = None, headers: dict[str, str] | None = None
+) -> tuple[int, dict[str, str], bytes]:
+    """One request on a fresh connection (the bridge's urllib opens one per call too): status, headers, body."""
+    import http.client
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    connection = http.client.HTTPConnection(parts.hostname or "", parts.port, timeout=10)
+    try:
+        connection.request(method, parts.path + (f"?{parts.query}" if parts.query else ""), body, headers or {})
+        response = connection.getresponse()
+        return response.status, {k.lower(): v for k, v in response.getheaders()}, response.read()
+    finally:
+        connection.close()
+
+
+def b64url(data: bytes) -> str:
+    import base64
+
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def query_value(url: str, name: str) -> str:
+    from urllib.parse import parse_qs, urlsplit
+
+    return parse_qs(urlsplit(url).query)[name][0]
+
+
+def state_claims(oidc: dict[str, Any], sid: str) -> dict[str, Any]:
+    """The claims of the bridge's state cookie (sso_bridge.oidc_state), for the floor's own."""
+    now = int(time.time())
+    claims = {"aud": oidc["state_audience"], "sid": sid, "vendor": oidc["vendor"], "rt": oidc["return_to"]}
+    return claims | {"ru": oidc["redirect_uri"], "op": oidc["issuer"], "iat": now, "exp": now + 600}
+
+
+def with_oidc_packages(path: str) -> Any:
+    """joserfc's ``jws``, the OIDC layer's folder appended to ``sys.path`` as the bridge does on a callback."""
+    if path not in sys.path:
+        sys.path.append(path)
+    return importlib.import_module("joserfc.jws")
+
+
+class CallbackFloor:
+    """What any ``/oidc/callback`` must do for a signed-in user (see the module's docstring)."""
+
+    def __init__(self, plan: dict[str, Any], jwt: Any, dynamodb: Any, jws: Any, key: Any, client_secret: str) -> None:
+        self.oidc = plan["oidc"]
+        self.jwt, self.dynamodb, self.jws, self.key = jwt, dynamodb, jws, key
+        self.login_key = plan["login"]["key"]
+        import base64
+
+        pair = f"{self.oidc['client_id']}:{client_secret}"
+        self.authorization = "Basic " + base64.b64encode(pair.encode()).decode()
+        self.write_times: list[float] = []
+        self.token_times: list[float] = []
+        self.io_times: list[float] = []
+
+    def state_cookie(self, sid: str) -> str:
+        """A state cookie's value with the claims the bridge's has (signed with the floor's own key)."""
+        return str(self.jwt.encode(state_claims(self.oidc, sid), self.oidc["state_key"], algorithm="HS256"))
+
+    def prepare(self) -> tuple[str, str, str, str, str]:
+        """A sign-in in flight, untimed: its cookie, and a code from the stand-in's authorization endpoint."""
+        import hashlib
+        from urllib.parse import urlencode
+
+        oidc = self.oidc
+        sid, nonce, verifier = b64url(os.urandom(24)), b64url(os.urandom(32)), b64url(os.urandom(32))
+        query = {"response_type": "code", "client_id": oidc["client_id"], "redirect_uri": oidc["redirect_uri"]}
+        query |= {"scope": "openid email profile", "state": sid, "nonce": nonce, "code_challenge_method": "S256"}
+        query["code_challenge"] = b64url(hashlib.sha256(verifier.encode()).digest())
+        status, headers, _ = http_call(f"{oidc['issuer']}/authorize?{urlencode(query)}")
+        if status != 302:
+            raise RuntimeError(f"stand-in authorization endpoint answered {status}")
+        return self.state_cookie(sid), query_value(headers["location"], "code"), sid, nonce, verifier
+
+    def __call__(self, cookie: str, code: str, sid: str, nonce: str, verifier: str, token_endpoint: str) -> str:
+        from urllib.parse import urlencode
+
+        oidc, jwt = self.oidc, self.jwt
+        state = jwt.decode(cookie, oidc["state_key"], algorithms=["HS256"], audience=oidc["state_audience"])
+        now = int(time.time())
+        start = perf()
+        item = {"jti": {"S": f"oidc-state:{state['sid']}"}, "vendor": {"S": state["vendor"]}}
+        item |= {"spent_at": {"N": str(now)}, "expires_at": {"N": str(state["exp"])}, "request_id": {"S": "-"}}
+        self.dynamodb.put_item(
+            TableName=oidc["spent_table"], Item=item, ConditionExpression="attribute_not_exists(jti)"
+        )
+        wrote = perf()
+        form = {
+            "grant_type": "authorization_code",
+            "code": code,
+            "redirect_uri": state["ru"],
+            "code_verifier": verifier,
+        }
+        headers = {"Content-Type": "application/x-www-form-urlencoded", "Authorization": self.authorization}
+        status, _, body = http_call(token_endpoint, method="POST", body=urlencode(form).encode(), headers=headers)
+        redeemed = perf()
+        self.write_times.append(wrote - start)
+        self.token_times.append(redeemed - wrote)
+        self.io_times.append(redeemed - start)
+        if status != 200:
+            raise RuntimeError(f"stand-in token endpoint answered {status}: {body[:200]!r}")
+        verified = self.jws.deserialize_compact(json.loads(body)["id_token"], self.key, algorithms=["RS256"])
+        claims = json.loads(verified.payload)
+        if claims.get("nonce") != nonce or claims.get("aud") != oidc["client_id"] or claims.get("iss") != state["op"]:
+            raise RuntimeError("the stand-in's ID token is not for this sign-in")
+        login = {"email": claims["email"], "aud": state["vendor"], "iat": now, "exp": now + 60}
+        login |= {"jti": b64url(os.urandom(16)), "name": claims.get("name")}
+        return str(jwt.encode(login, self.login_key, algorithm="HS256"))
 
 
 # --- modes ------------------------------------------------------------------------------------------------------
@@ -183,6 +316,8 @@ def cold_handler(plan: dict[str, Any]) -> dict[str, Any]:
     start = perf()
     handler = load_handler(plan["handler"])
     imported = perf()
+    if os.environ.get("BENCH_MARKER"):  # the profiling run only (its times are not used): the first request
+        print(f"{os.environ['BENCH_MARKER']}: first request", file=sys.stderr, flush=True)
     response = handler(event, context)
     done = perf()
     return {
@@ -190,10 +325,26 @@ def cold_handler(plan: dict[str, Any]) -> dict[str, Any]:
         "first_request_s": done - imported,
         "total_s": done - start,
         "status": response.get("statusCode"),
+        "unexpected": [] if answered_as_planned(plan, response) else [describe(response)],
     }
 
 
+def answered_as_planned(plan: dict[str, Any], response: dict[str, Any]) -> bool:
+    """The status the flow answers with, and, for the OpenID steps, a redirect to where it should lead."""
+    if response.get("statusCode") != plan["expected_status"]:
+        return False
+    expected = plan.get("expect_location")
+    return expected is None or expected in str((response.get("headers") or {}).get("Location", ""))
+
+
+def describe(response: dict[str, Any]) -> str:
+    location = str((response.get("headers") or {}).get("Location", ""))[:80]
+    return f"{response.get('statusCode')}: {location or str(response.get('body'))[:200]}"
+
+
 def cold_floor(plan: dict[str, Any]) -> dict[str, Any]:
+    if (plan.get("oidc") or {}).get("step") == "callback":
+        return cold_callback_floor(plan)
     cold, floor = plan["cold"], plan["floor"]
     start = perf()
     import boto3
@@ -209,53 +360,167 @@ def cold_floor(plan: dict[str, Any]) -> dict[str, Any]:
     return {"import_s": imported - start, "first_request_s": done - imported, "total_s": done - start, "status": 0}
 
 
+def cold_callback_floor(plan: dict[str, Any]) -> dict[str, Any]:
+    cold, oidc = plan["cold"], plan["oidc"]
+    start = perf()
+    import boto3
+    import jwt
+
+    jws = with_oidc_packages(oidc["packages_path"])
+    from joserfc.jwk import JWKRegistry
+
+    secretsmanager = boto3.client("secretsmanager")
+    dynamodb = boto3.client("dynamodb")
+    imported = perf()
+    login_key = secretsmanager.get_secret_value(SecretId=cold["login_secret_id"])["SecretString"]
+    client_secret = secretsmanager.get_secret_value(SecretId=oidc["client_secret_id"])["SecretString"]
+    discovery_url = oidc["issuer"] + "/.well-known/openid-configuration"
+    metadata = json.loads(http_call(discovery_url, headers={"Accept": "application/json"})[2])
+    keys = json.loads(http_call(metadata["jwks_uri"], headers={"Accept": "application/json"})[2])["keys"]
+    key = JWKRegistry.import_key(keys[0])
+    floor = CallbackFloor(
+        {**plan, "login": {**plan["login"], "key": login_key}}, jwt, dynamodb, jws, key, client_secret
+    )
+    cookie, code, sid, nonce, verifier = cold["prepared"]
+    floor(cookie, code, sid, nonce, verifier, metadata["token_endpoint"])
+    done = perf()
+    return {"import_s": imported - start, "first_request_s": done - imported, "total_s": done - start, "status": 0}
+
+
+# --- warm: what one call costs once the container is up -----------------------------------------------------
+
+
+class LoginCalls:
+    """Sign-ins with a login token (and, for the OpenID start, without one): events and floor calls."""
+
+    def __init__(self, plan: dict[str, Any], jwt: Any, boto3: Any) -> None:
+        self.plan, self.jwt, self.login = plan, jwt, plan["login"]
+        self.floor = Floor(plan, jwt, boto3.client("dynamodb") if plan["floor"].get("write") else None)
+        self.keys = (self.login["key"], plan["floor"]["vendor_key"])
+        self.dynamodb = self.floor.dynamodb
+        self.with_token = (plan.get("oidc") or {}).get("step") != "start"
+
+    def handler_event(self, handler: Any) -> tuple[dict[str, Any], str]:
+        jti = os.urandom(16).hex()
+        if self.with_token:
+            return event_with(self.plan, login_token(self.jwt, self.login, jti)), jti
+        event: dict[str, Any] = json.loads(self.plan["event_json"])  # signed out: no login token
+        event["requestContext"]["requestId"] = request_id()
+        return event, jti
+
+    def floor_args(self) -> tuple[tuple[Any, ...], str]:
+        jti = os.urandom(16).hex()
+        return (login_token(self.jwt, self.login, jti), *self.keys), jti
+
+    def floor_call(self, *args: Any) -> None:
+        self.floor(*args)
+
+
+class CallbackCalls:
+    """``/oidc/callback`` calls, each after its own sign-in start and authorization (untimed), and their floor."""
+
+    def __init__(self, plan: dict[str, Any], jwt: Any, boto3: Any) -> None:
+        self.plan, self.oidc = plan, plan["oidc"]
+        self.dynamodb = boto3.client("dynamodb")
+        self.sign_in: dict[str, Any] = json.loads(plan["event_json"])
+        self.callback: dict[str, Any] = json.loads(self.oidc["callback_event_json"])
+        self._floor: CallbackFloor | None = None
+        self.token_endpoint = ""
+
+    @property
+    def floor(self) -> CallbackFloor:
+        """Made on first use, after the handler's warm-up: the key set is fetched (and imported) once."""
+        if self._floor is None:
+            import boto3
+            import jwt
+
+            jws = with_oidc_packages(self.oidc["packages_path"])
+            from joserfc.jwk import JWKRegistry
+
+            metadata = json.loads(http_call(self.oidc["issuer"] + "/.well-known/openid-configuration")[2])
+            keys = json.loads(http_call(metadata["jwks_uri"])[2])["keys"]
+            self.token_endpoint = metadata["token_endpoint"]
+            key = JWKRegistry.import_key(keys[0])
+            dynamodb = boto3.client("dynamodb")
+            self._floor = CallbackFloor(self.plan, jwt, dynamodb, jws, key, self.oidc["client_secret"])
+        return self._floor
+
+    def handler_event(self, handler: Any) -> tuple[dict[str, Any], str]:
+        """The browser's part: the sign-in route's redirect and cookie, the provider's redirect back."""
+        plan = self.plan
+        start = json.loads(json.dumps(self.sign_in))
+        start["requestContext"]["requestId"] = request_id()
+        os.environ["_X_AMZN_TRACE_ID"] = trace_header(plan["sampled"])
+        response = handler(start, Context(plan["function"], request_id()))
+        if response.get("statusCode") != 302 or not response.get("cookies"):
+            raise RuntimeError(f"the sign-in route did not send the browser to the provider: {describe(response)}")
+        cookie = str(response["cookies"][0]).split(";", 1)[0]
+        status, headers, _ = http_call(response["headers"]["Location"])
+        if status != 302:
+            raise RuntimeError(f"stand-in authorization endpoint answered {status}")
+        back = headers["location"]
+        event = json.loads(json.dumps(self.callback))
+        event["rawQueryString"] = back.split("?", 1)[1]
+        event["cookies"] = [cookie]
+        event["requestContext"]["requestId"] = request_id()
+        return event, f"oidc-state:{query_value(back, 'state')}"
+
+    def floor_args(self) -> tuple[tuple[Any, ...], str]:
+        prepared = self.floor.prepare()
+        return (*prepared, self.token_endpoint), f"oidc-state:{prepared[2]}"
+
+    def floor_call(self, *args: Any) -> None:
+        self.floor(*args)
+
+
 def warm(plan: dict[str, Any]) -> dict[str, Any]:
     handler = load_handler(plan["handler"])
     import boto3
     import jwt
 
-    floor_plan, login = plan["floor"], plan["login"]
-    floor = Floor(plan, jwt, boto3.client("dynamodb") if floor_plan.get("write") else None)
-    keys = (login["key"], floor_plan["vendor_key"])
-    expected, sampled = plan["expected_status"], plan["sampled"]
+    calls: LoginCalls | CallbackCalls
+    if (plan.get("oidc") or {}).get("step") == "callback":
+        calls = CallbackCalls(plan, jwt, boto3)
+    else:
+        calls = LoginCalls(plan, jwt, boto3)
+    sampled = plan["sampled"]
     unexpected: list[str] = []
 
-    # A link's spend is one record in the spent-links table. Moto copies a table for every transaction on it (its
-    # rollback), so a growing table would make each spend slower than the one before: each record is deleted again
-    # after its call, outside the timing, for handler and floor alike (DynamoDB's cost does not grow with a table).
+    # A link's spend is one record in the spent-links table (an OpenID sign-in state's too). Moto copies a table for
+    # every transaction on it (its rollback), so a growing table would make each spend slower than the one before:
+    # each record is deleted again after its call, outside the timing, for handler and floor alike (DynamoDB's cost
+    # does not grow with a table).
     cleanup: dict[str, str] | None = plan.get("cleanup")
-    dynamodb = floor.dynamodb
+    dynamodb = calls.dynamodb
 
-    def forget(jti: str) -> None:
+    def forget(key: str) -> None:
         if cleanup is not None:
-            dynamodb.delete_item(TableName=cleanup["table"], Key={cleanup["key"]: {"S": jti}})
+            dynamodb.delete_item(TableName=cleanup["table"], Key={cleanup["key"]: {"S": key}})
 
     def handler_calls(count: int) -> list[float]:
         batch = []
         for _ in range(count):
-            jti = os.urandom(16).hex()
-            event = event_with(plan, login_token(jwt, login, jti))
-            batch.append((jti, event, Context(plan["function"], request_id()), trace_header(sampled)))
+            event, key = calls.handler_event(handler)
+            batch.append((key, event, Context(plan["function"], request_id()), trace_header(sampled)))
         times = []
-        for jti, event, context, trace in batch:
+        for key, event, context, trace in batch:
             os.environ["_X_AMZN_TRACE_ID"] = trace  # as the runtime does before each invocation
             start = perf()
             response = handler(event, context)
             times.append(perf() - start)
-            if response.get("statusCode") != expected and len(unexpected) < 5:
-                unexpected.append(f"{response.get('statusCode')}: {str(response.get('body'))[:200]}")
-            forget(jti)
+            if not answered_as_planned(plan, response) and len(unexpected) < 5:
+                unexpected.append(describe(response))
+            forget(key)
         return times
 
     def floor_calls(count: int) -> list[float]:
-        jtis = [os.urandom(16).hex() for _ in range(count)]
-        tokens = [login_token(jwt, login, jti) for jti in jtis]
+        batch = [calls.floor_args() for _ in range(count)]
         times = []
-        for jti, token in zip(jtis, tokens, strict=True):
+        for args, key in batch:
             start = perf()
-            floor(token, *keys)
+            calls.floor_call(*args)
             times.append(perf() - start)
-            forget(jti)
+            forget(key)
         return times
 
     # Warm-up, then calls per round so that a round of the handler lasts about round_seconds.
@@ -264,25 +529,33 @@ def warm(plan: dict[str, Any]) -> dict[str, Any]:
     if unexpected:
         return {"unexpected": unexpected}
     per_call = sorted(warmup)[len(warmup) // 2]
-    calls = plan["calls"] or max(50, min(2000, int(plan["round_seconds"] / max(per_call, 1e-6))))
-    floor.write_times.clear()
+    calls_per_round = plan["calls"] or max(50, min(2000, int(plan["round_seconds"] / max(per_call, 1e-6))))
+    floor = calls.floor
+    for kept in (floor.write_times, floor.io_times, getattr(floor, "token_times", [])):
+        kept.clear()
     rounds: list[float] = []
     floor_rounds: list[float] = []
     every: list[float] = []
     for _ in range(plan["rounds"]):
-        times = handler_calls(calls)
+        times = handler_calls(calls_per_round)
         every += times
         rounds.append(sum(times) / len(times))
-        times = floor_calls(calls)
+        times = floor_calls(calls_per_round)
         floor_rounds.append(sum(times) / len(times))
     every.sort()
+
+    def p50(values: list[float]) -> float:
+        return sorted(values)[len(values) // 2] if values else 0.0
+
     return {
-        "calls": calls,
+        "calls": calls_per_round,
         "rounds_s": rounds,
         "floor_rounds_s": floor_rounds,
         "call_p50_s": every[len(every) // 2],
         "call_p99_s": every[min(len(every) - 1, int(len(every) * 0.99))],
-        "floor_write_p50_s": sorted(floor.write_times)[len(floor.write_times) // 2] if floor.write_times else 0.0,
+        "floor_write_p50_s": p50(floor.write_times),
+        "floor_token_p50_s": p50(getattr(floor, "token_times", [])),
+        "floor_io_p50_s": p50(floor.io_times),
         "unexpected": unexpected,
     }
 
@@ -313,6 +586,9 @@ def main() -> None:
     result["max_rss_mb"] = peak_rss_mb()
     result["modules"] = len(sys.modules)
     result["cryptography_loaded"] = "cryptography" in sys.modules
+    result["cryptography_modules"] = sum(1 for name in sys.modules if name.split(".")[0] == "cryptography")
+    result["cryptography_from"] = getattr(sys.modules.get("cryptography"), "__file__", None)
+    result["joserfc_from"] = getattr(sys.modules.get("joserfc"), "__file__", None)
     result["python"] = sys.version.split()[0]
     result["jwt_from"] = getattr(sys.modules.get("jwt"), "__file__", None)
     result["boto3_from"] = getattr(sys.modules.get("boto3"), "__file__", None)

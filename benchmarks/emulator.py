@@ -83,20 +83,30 @@ class Emulator(AbstractContextManager["Emulator"]):
         )
 
     def _seed(self) -> None:
+        self.seed(self.stack, set(self.stack.all_resources()))
+
+    def seed(self, stack: Stack, logical_ids: set[str]) -> None:
+        """Create ``stack``'s secrets and tables among ``logical_ids`` (another parameter set's extra resources, say,
+        after ``Stack.with_parameters``); each secret's ARN becomes moto's in ``stack.physical``."""
         secretsmanager = self.client("secretsmanager")
-        for logical_id, resource in self.stack.resources("AWS::SecretsManager::Secret").items():
+        for logical_id, resource in stack.resources("AWS::SecretsManager::Secret").items():
+            if logical_id not in logical_ids:
+                continue
             # The name inside the ARN the functions get (its last six characters are the random tail).
-            name = self.stack.physical[logical_id].split(":secret:", 1)[1][:-7]
+            name = stack.physical[logical_id].split(":secret:", 1)[1][:-7]
+            initial = resource.get("Properties", {}).get("SecretString")
             created = secretsmanager.create_secret(
-                Name=name, SecretString=resource.get("Properties", {}).get("SecretString") or secret_value(logical_id)
+                Name=name, SecretString=stack.resolve(initial) if initial else secret_value(logical_id)
             )
-            self.stack.physical[logical_id] = created["ARN"]  # moto draws its own tail
+            stack.physical[logical_id] = created["ARN"]  # moto draws its own tail
             # As after deployment: the operator put the vendor's key over the placeholder (AWSPREVIOUS exists).
             secretsmanager.put_secret_value(SecretId=created["ARN"], SecretString=secret_value(logical_id))
         dynamodb = self.client("dynamodb")
-        for logical_id, resource in self.stack.resources("AWS::DynamoDB::Table").items():
-            name = self.stack.physical[logical_id]
-            dynamodb.create_table(TableName=name, **table_definition(logical_id, self.stack.template))
+        for logical_id, resource in stack.resources("AWS::DynamoDB::Table").items():
+            if logical_id not in logical_ids:
+                continue
+            name = stack.physical[logical_id]
+            dynamodb.create_table(TableName=name, **table_definition(logical_id, stack.template))
             ttl = resource.get("Properties", {}).get("TimeToLiveSpecification")
             if ttl and ttl.get("Enabled"):
                 dynamodb.update_time_to_live(

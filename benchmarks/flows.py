@@ -9,6 +9,12 @@ the vendor's token (the same claims), plus the flow's one DynamoDB write through
 the flow writes: HappyFox a conditional ``put_item`` of the issued jti; a link spend the conditional put of its jti
 inside the ``transact_write_items`` that also checks the address's revocation (README, Email links: the single-use
 record and the revocation check are one transaction, so the floor is that transaction, not a bare put).
+
+OpenID Connect (``OIDC_FLOWS``; the template with ``OidcIssuer`` set to a stand-in provider on localhost, see
+benchmarks/oidc_provider.py and driver.py): the sign-in start (a signed-out request answered 302 to the provider;
+floor: the vendor sign-in's decode + encode), the callback (``/oidc/callback`` with a fresh code, answered 302 back
+to the sign-in route with a login token; floor: ``driver.CallbackFloor``), and a login-token sign-in with OpenID
+Connect on (cold only: it must not import cryptography, which only a callback loads).
 """
 
 from __future__ import annotations
@@ -20,7 +26,9 @@ from urllib.parse import parse_qs
 
 from tests.helpers import EVENTS
 
-__all__ = ["CASES", "FLOWS", "Case", "Flow"]
+__all__ = ["CALLBACK_PATH", "CASES", "FLOWS", "OIDC_COLD_CASES", "OIDC_FLOWS", "OIDC_WARM_CASES", "Case", "Flow"]
+
+CALLBACK_PATH = "/oidc/callback"
 
 
 @dataclass(frozen=True)
@@ -32,6 +40,7 @@ class Flow:
     events: tuple[tuple[str, str], ...]  # (label, events/<name>.json)
     link: bool = False
     write: str | None = None  # None, "put" or "transact"
+    oidc: str | None = None  # with OpenID Connect on: "start", "callback" or "login" (a login token beside it)
 
     @property
     def expected_status(self) -> int:
@@ -104,9 +113,47 @@ class Case:
             event["rawQueryString"] = ""  # a link is its function URL and ?login_token= (ops/link.py)
         return event
 
+    def callback_event(self) -> dict[str, Any]:
+        """The provider's redirect back, as the HTTP API or function URL hands it over: ``GET /oidc/callback`` on
+        the host the sign-in started at (its query and cookie are the driver's to fill in)."""
+        event = self.base_event()
+        event["rawPath"] = CALLBACK_PATH
+        event["rawQueryString"] = ""
+        if event.get("routeKey", "$default") != "$default":
+            event["routeKey"] = event["requestContext"]["routeKey"] = f"GET {CALLBACK_PATH}"
+        event["requestContext"]["http"] |= {"method": "GET", "path": CALLBACK_PATH}
+        event["cookies"] = []
+        return event
+
     def redirect_to(self) -> str | None:
         values = parse_qs(self.base_event()["rawQueryString"]).get("redirect_to")
         return values[0] if values else None
 
 
 CASES = tuple(Case(flow, label, name) for flow in FLOWS for label, name in flow.events)
+
+_CLICKFUNNELS_HTTP_API = (("http api", "clickfunnels-sso-httpapi"),)
+OIDC_FLOWS = (
+    Flow(
+        "oidc-start", "OIDC sign-in start", "ClickFunnelsFunction", "clickfunnels", _CLICKFUNNELS_HTTP_API, oidc="start"
+    ),
+    Flow(
+        "oidc-callback",
+        "OIDC callback",
+        "ClickFunnelsFunction",
+        "clickfunnels",
+        _CLICKFUNNELS_HTTP_API,
+        oidc="callback",
+    ),
+    Flow(
+        "oidc-login",
+        "ClickFunnels, OIDC on",
+        "ClickFunnelsFunction",
+        "clickfunnels",
+        _CLICKFUNNELS_HTTP_API,
+        oidc="login",
+    ),
+)
+_OIDC = {flow.oidc: Case(flow, *flow.events[0]) for flow in OIDC_FLOWS}
+OIDC_WARM_CASES = (_OIDC["start"], _OIDC["callback"])
+OIDC_COLD_CASES = (_OIDC["callback"], _OIDC["login"])

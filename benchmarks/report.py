@@ -14,7 +14,7 @@ def table(results: dict[str, Any]) -> str:
     cases = list(dict.fromkeys([*warm, *cold]))
     if cases:
         lines.append(
-            f"{'flow':<24} {'event':<12} | {'warm µs':>8} {'floor µs':>8} {'extra µs':>8} {'ratio':>6} {'ex-db':>6} | "
+            f"{'flow':<24} {'event':<12} | {'warm µs':>8} {'floor µs':>8} {'extra µs':>8} {'ratio':>6} {'ex-io':>6} | "
             f"{'cold ms':>7} {'floor ms':>8} {'ratio':>6} | {'RSS MB':>6} {'floor':>6}"
         )
         lines.append("-" * len(lines[0]))
@@ -24,8 +24,11 @@ def table(results: dict[str, Any]) -> str:
         assert any_row is not None
         text = f"{any_row['flow']:<24} {any_row['event']:<12} | "
         if w:
-            ex_db = f"{w['ratio_without_write']:5.1f}x" if w.get("ratio_without_write") else f"{'-':>6}"
-            text += f"{w['handler_us']:8.0f} {w['floor_us']:8.0f} {w['extra_us']:8.0f} {w['ratio']:5.1f}x {ex_db} | "
+            ex_io = w.get("ratio_without_io", w.get("ratio_without_write"))
+            ex_io_text = f"{ex_io:5.1f}x" if ex_io else f"{'-':>6}"
+            text += (
+                f"{w['handler_us']:8.0f} {w['floor_us']:8.0f} {w['extra_us']:8.0f} {w['ratio']:5.1f}x {ex_io_text} | "
+            )
         else:
             text += f"{'':8} {'':8} {'':8} {'':6} {'':6} | "
         text += (
@@ -37,26 +40,42 @@ def table(results: dict[str, Any]) -> str:
         lines.append(text.rstrip(" |"))
     if warm:
         lines.append(
-            "ex-db: the ratio without the emulator's round trip for the write (moto's server, in both handler and"
-            " floor)"
+            "ex-io: the ratio without the floor's round trips to the emulators, in both handler and floor: moto's"
+            " write; for the OIDC callback also the stand-in provider's token endpoint"
+        )
+    oidc_warm = [row for row in warm.values() if row.get("floor") and row["case"].startswith("oidc-")]
+    for row in oidc_warm:
+        io = ""
+        if row.get("floor_io_us"):
+            io = f" (of it: write {row['floor_write_us']:.0f} µs, token request {row['floor_token_us']:.0f} µs)"
+        lines.append(f"  {row['flow']} floor: {row['floor']}{io}")
+    if any(row["case"].startswith("oidc-callback") for row in cold.values()):
+        lines.append(
+            "  OIDC callback cold floor: import boto3, jwt, joserfc (cryptography), 2 secrets, discovery, key set,"
+            " then the warm floor's work"
         )
     if cold:
         lines.append("")
         lines.append(
             f"{'cold start, medians':<37} | {'import ms':>9} {'1st req ms':>10} {'process ms':>10} | "
-            f"{'modules':>7} {'floor':>5} | {'floor import ms':>15}"
+            f"{'modules':>7} {'floor':>5} | {'floor import ms':>15} | {'crypto':>6}"
         )
         for row in cold.values():
+            crypto = {True: "yes", False: "no"}.get(row.get("cryptography_loaded"), "?")
             lines.append(
                 f"{row['flow']:<24} {row['event']:<12} | {row['handler_import_ms']:9.0f} "
                 f"{row['handler_first_request_ms']:10.0f} {row['handler_process_ms']:10.0f} | "
-                f"{row['handler_modules']:7d} {row['floor_modules']:5d} | {row['floor_import_ms']:15.0f}"
+                f"{row['handler_modules']:7d} {row['floor_modules']:5d} | {row['floor_import_ms']:15.0f} | "
+                f"{crypto:>6}"
             )
+        lines.append("crypto: cryptography in sys.modules after the first request (only an OIDC callback may load it)")
         shown = set()
         for row in cold.values():
-            if row["function"] in shown:
+            # Once per function, and once more for the OIDC callback (its first request imports joserfc).
+            key = (row["function"], row["case"].startswith("oidc-callback"))
+            if key in shown:
                 continue
-            shown.add(row["function"])
+            shown.add(key)
             lines.append("")
             lines.append(
                 f"import time, {row['function']} cold start ({row['case']}; {row['imported_during_cold_start']} "
@@ -64,6 +83,17 @@ def table(results: dict[str, Any]) -> str:
             )
             for entry in row["importtime_top"]:
                 lines.append(f"  {entry['cumulative_us']:9d}  {entry['module']}")
+            if row.get("first_request_imports"):
+                lines.append(
+                    f"  of them during the first request: {row['first_request_modules']} modules, "
+                    f"{row['first_request_import_us']} µs; top level:"
+                )
+                for entry in row["first_request_imports"]:
+                    lines.append(f"  {entry['cumulative_us']:9d}  {entry['module']}")
+    jose = results.get("jose")
+    if jose:
+        lines.append("")
+        lines.extend(jose_table(jose))
     links = results.get("links")
     if links:
         lines.append("")
@@ -79,3 +109,29 @@ def table(results: dict[str, Any]) -> str:
             f"{load['errors']} errors ({load['requests']} requests)"
         )
     return "\n".join(lines)
+
+
+def jose_table(jose: dict[str, Any]) -> list[str]:
+    """The RS256 ID-token check per library (benchmarks/jose.py)."""
+    versions = jose["versions"]
+    lines = [
+        f"RS256 ID-token check, runtime venv (cryptography {versions.get('cryptography')}, joserfc "
+        f"{versions.get('joserfc')}, PyJWT {versions.get('pyjwt')}, authlib {versions.get('authlib')}):",
+        f"{'library':<37} | {'cold ms':>7} {'import+key':>10} | {'warm µs':>7} | {'modules':>7} {'RSS MB':>6}",
+    ]
+    for row in jose["libraries"]:
+        lines.append(
+            f"{row['label']:<37} | {row['cold_ms']:7.1f} {row['cold_setup_ms']:10.1f} | {row['warm_us']:7.0f} | "
+            f"{row['modules']:7d} {row['rss_mb']:6.1f}"
+        )
+    lines.append(
+        f"joserfc with the key imported from the JWK on every call (as sso_bridge.id_token): "
+        f"{jose['joserfc_import_key_each_call_us']:.0f} µs"
+    )
+    without, with_ = jose["import_jwt"]["without"], jose["import_jwt"]["with"]
+    lines.append(
+        f"import jwt: {without['ms']:.1f} ms ({without['modules']} modules) without cryptography importable, "
+        f"{with_['ms']:.1f} ms ({with_['modules']} modules) with it"
+        f"{' (it imports cryptography)' if with_['cryptography_loaded'] else ''}"
+    )
+    return lines

@@ -3,12 +3,18 @@
 ``Bench`` holds what every measurement shares: the stack (template.yaml, resolved), the emulator, the built
 layer (with its native overlay, if any) and the runtime's Python. ``warm(case)`` and ``cold(case)`` start
 ``driver.py`` under the function's Lambda environment and return well-formed result dicts.
+
+The OpenID Connect cases (``case.flow.oidc``) need more, made on first use: the stand-in provider (in this process),
+the stack again with ``OidcIssuer`` pointing at it (its extra resources, the client secret, seeded into the
+emulator), and the OIDC layer's packages built for this machine (``lambda_env.oidc_packages``), which must be the
+versions `sam build` put in the arm64 layer. Only the callback may load cryptography, and only from there.
 """
 
 from __future__ import annotations
 
 import json
 import re
+import secrets
 import statistics
 import subprocess
 import tempfile
@@ -17,6 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode, urlsplit
 
 import jwt
 
@@ -26,14 +33,20 @@ from benchmarks.flows import Case
 from benchmarks.lambda_env import (
     BENCH_DIR,
     BUILD,
+    OIDC_CLIENT_ID,
+    OIDC_CLIENT_SECRET,
     LambdaFunction,
     Stack,
+    dist_versions,
     foreign_extensions,
     lambda_functions,
     layer_dir,
     native_overlay,
+    oidc_layer_dir,
+    oidc_packages,
     trace_id,
 )
+from benchmarks.oidc_provider import StandInProvider
 from tests.helpers import LOGIN_TOKEN_KEY, VENDOR_KEYS
 
 __all__ = ["Bench", "BenchError", "parse_importtime"]
@@ -43,6 +56,7 @@ EMAIL, NAME = "jane.doe+vip@example.com", "Jane Doe"
 INTERACTIVE_LIFETIME = 120  # seconds: what a platform hands to the browser (LOGIN_TOKEN_MAX_TTL caps it)
 LINK_LIFETIME = 7 * 86400
 _MARKER = "bench: measuring"
+STATE_AUDIENCE = "sso-bridge/oidc-state"  # sso_bridge.oidc_state's, for the floor's own state cookie
 
 
 class BenchError(Exception):
@@ -69,6 +83,13 @@ def parse_importtime(stderr: str, after: str | None = None) -> list[dict[str, An
     return found
 
 
+# What each OpenID step's floor is (benchmarks/driver.py); the other flows': decode + encode [+ their write].
+_FLOORS = {
+    "start": "the ClickFunnels sign-in's: decode + encode",
+    "callback": "state decode + put + token request + RS256 verify + encode",
+}
+
+
 def median(values: Sequence[float]) -> float:
     return float(statistics.median(values))
 
@@ -86,6 +107,11 @@ class Bench:
     layer: Path = Path()
     overlay: list[Path] = field(default_factory=list)
     facts: dict[str, Any] = field(default_factory=dict)
+    # OpenID Connect, made by _oidc() on first use
+    provider: StandInProvider | None = None
+    oidc_functions: dict[str, LambdaFunction] = field(default_factory=dict)
+    oidc_layer: str = ""
+    oidc_packages: Path | None = None
 
     def __enter__(self) -> Bench:
         if not (self.build / "template.yaml").exists():
@@ -102,8 +128,41 @@ class Bench:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        if self.provider is not None:
+            self.provider.__exit__(None, None, None)
         if self.emulator is not None:
             self.emulator.__exit__(None, None, None)
+
+    def _oidc(self) -> StandInProvider:
+        """The stand-in provider, and the functions as the template makes them with OpenID Connect on."""
+        if self.provider is not None:
+            return self.provider
+        assert self.emulator is not None
+        provider = StandInProvider(OIDC_CLIENT_ID, OIDC_CLIENT_SECRET).__enter__()
+        self.provider = provider
+        stack = self.stack.with_parameters(OidcIssuer=provider.issuer, OidcClientId=OIDC_CLIENT_ID)
+        self.emulator.seed(stack, set(stack.physical) - set(self.stack.physical))
+        self.oidc_functions = lambda_functions(stack, self.build)  # after seeding: the client secret's ARN
+        built = oidc_layer_dir(stack, self.build)
+        if built is None:
+            raise BenchError(f"no built OIDC layer (oidc-packages/) in {self.build}: run `make build`")
+        self.oidc_layer = built.name
+        self.oidc_packages, versions = oidc_packages(self.runtime_python)
+        built_versions = dist_versions(built / "oidc-packages")
+        if versions != built_versions:
+            raise BenchError(
+                f"OIDC packages for this machine {versions} differ from the built layer's {built_versions}"
+            )
+        self.facts["oidc"] = {
+            "issuer": provider.issuer,
+            "layer": str(built / "oidc-packages"),
+            "packages_for_this_machine": str(self.oidc_packages),
+            "versions": versions,
+            "functions_with_oidc_layer": sorted(
+                name for name, fn in self.oidc_functions.items() if self.oidc_layer in fn.layers
+            ),
+        }
+        return provider
 
     def _tmp(self) -> Path:
         path = BENCH_DIR / "tmp"
@@ -140,6 +199,9 @@ class Bench:
     # --- plans ----------------------------------------------------------------------------------------------
 
     def function(self, case: Case) -> LambdaFunction:
+        if case.flow.oidc:
+            self._oidc()
+            return self.oidc_functions[case.flow.function]
         return self.functions[case.flow.function]
 
     def environment(self, case: Case) -> dict[str, str]:
@@ -154,7 +216,66 @@ class Bench:
             xray_daemon=self.emulator.xray.address,
             home=self.home,
             trace_id=trace_id(fn.tracing == "Active"),
+            oidc_packages=self.oidc_packages if self.oidc_layer and self.oidc_layer in fn.layers else None,
         )
+
+    def _oidc_plan(self, case: Case, fn: LambdaFunction, event: dict[str, Any]) -> dict[str, Any]:
+        """What the driver needs for an OpenID step: the provider, the client, the state's shape."""
+        from sso_bridge.http import Event
+        from sso_bridge.oidc import callback_url
+        from sso_bridge.request import request_url
+
+        provider = self._oidc()
+        env = fn.template_env
+        return {
+            "step": case.flow.oidc,
+            "issuer": provider.issuer,
+            "client_id": env["OIDC_CLIENT_ID"],
+            "client_secret": OIDC_CLIENT_SECRET,
+            "client_secret_id": env["OIDC_CLIENT_SECRET_ID"],
+            "packages_path": str(self.oidc_packages),
+            "spent_table": env["SPENT_LINKS_TABLE_NAME"],
+            "vendor": case.flow.vendor,
+            "state_audience": STATE_AUDIENCE,
+            "state_key": secrets.token_hex(32),
+            "return_to": request_url(Event(event)),
+            "redirect_uri": callback_url(Event(event)),
+            "callback_event_json": json.dumps(case.callback_event()),
+        }
+
+    def _cold_callback(self, case: Case, plan: dict[str, Any]) -> None:
+        """A callback for a fresh interpreter, made here: the state as the function's sign-in route would make it
+        (sso_bridge.oidc_state, with the stack's login-token key), a code from the stand-in for its nonce; and the
+        same for the floor."""
+        from sso_bridge.oidc_state import StateSigner
+
+        provider, oidc = self._oidc(), plan["oidc"]
+        signer, now = StateSigner(LOGIN_TOKEN_KEY), int(time.time())
+        state = signer.new(
+            audience=case.flow.vendor,
+            return_to=oidc["return_to"],
+            redirect_uri=oidc["redirect_uri"],
+            issuer=provider.issuer,
+            now=now,
+        )
+
+        def authorize(sid: str, nonce: str, verifier: str) -> str:
+            query = {"response_type": "code", "client_id": oidc["client_id"], "redirect_uri": oidc["redirect_uri"]}
+            query |= {"scope": "openid email profile", "state": sid, "nonce": nonce, "code_challenge_method": "S256"}
+            query["code_challenge"] = StateSigner.code_challenge(verifier)
+            return provider.authorize(urlencode(query)).location
+
+        location = authorize(state.sid, signer.nonce(state.sid), signer.code_verifier(state.sid))
+        event = case.callback_event()
+        event["rawQueryString"] = urlsplit(location).query
+        event["cookies"] = [signer.cookie(state, now=now).split(";", 1)[0]]
+        event["requestContext"]["requestId"] = driver.request_id()
+        plan["event_json"] = json.dumps(event)
+
+        sid, nonce, verifier = (driver.b64url(secrets.token_bytes(n)) for n in (24, 32, 32))
+        code = driver.query_value(authorize(sid, nonce, verifier), "code")
+        cookie = jwt.encode(driver.state_claims(oidc, sid), oidc["state_key"], algorithm="HS256")
+        plan["cold"]["prepared"] = [cookie, code, sid, nonce, verifier]
 
     def plan(self, case: Case, mode: str, **extra: Any) -> dict[str, Any]:
         fn, flow = self.function(case), case.flow
@@ -178,7 +299,8 @@ class Bench:
                 "spent_table": env["SPENT_LINKS_TABLE_NAME"],
                 "revocations_table": env["LINK_REVOCATIONS_TABLE_NAME"],
             }
-        cleanup = {"table": env["SPENT_LINKS_TABLE_NAME"], "key": "jti"} if flow.link else None
+        step = flow.oidc
+        cleanup = {"table": env["SPENT_LINKS_TABLE_NAME"], "key": "jti"} if flow.link or step == "callback" else None
         plan: dict[str, Any] = {
             "mode": mode,
             "cleanup": cleanup,
@@ -200,15 +322,23 @@ class Bench:
             },
             **extra,
         }
+        if step:
+            plan["oidc"] = self._oidc_plan(case, fn, event)
+            # Where the step's redirect must lead: the provider's sign-in page, or back with a login token.
+            expected = {"start": f"{plan['oidc']['issuer']}/authorize?", "callback": "login_token="}
+            plan["expect_location"] = expected.get(step)
         if mode.startswith("cold"):
             # Minted here, so that the fresh interpreter imports nothing before its clock starts.
             token = driver.login_token(jwt, login)
-            plan["event_json"] = json.dumps(driver.event_with(plan, token))
+            if step != "start":
+                plan["event_json"] = json.dumps(driver.event_with(plan, token))
             plan["cold"] = {
                 "token": token,
                 "login_secret_id": env["LOGIN_TOKEN_SECRET_ID"],
                 "vendor_secret_id": env[f"{flow.vendor.upper()}_SECRET_ID"],
             }
+            if step == "callback":
+                self._cold_callback(case, plan)
         return plan
 
     def run(self, case: Case, plan: dict[str, Any], *, importtime: bool = False) -> dict[str, Any]:
@@ -224,6 +354,7 @@ class Bench:
             if importtime:
                 env["BENCH_MARKER"] = _MARKER
             datagrams = self.emulator.xray.datagrams
+            provider_calls = dict(self.provider.calls) if self.provider is not None else {}
             start = time.perf_counter()
             done = subprocess.run(
                 command, cwd=self.function(case).task_root, env=env, capture_output=True, text=True, timeout=600
@@ -240,8 +371,17 @@ class Bench:
             raise BenchError(f"{case.name} {plan['mode']}: unexpected responses {result['unexpected']}")
         if plan["mode"] == "cold-handler" and result["status"] != plan["expected_status"]:
             raise BenchError(f"{case.name}: first request answered {result['status']}\n{done.stdout[-2000:]}")
-        if self.strict and result.get("cryptography_loaded"):
-            raise BenchError(f"{case.name}: cryptography was imported: the runtime venv is not Lambda-shaped")
+        if self.strict:
+            self._check_cryptography(case, result)
+        if self.provider is not None:
+            now = self.provider.calls
+            result["provider_calls"] = {
+                k: now[k] - provider_calls.get(k, 0) for k in now if now[k] != provider_calls.get(k)
+            }
+            if self.provider.refused:
+                raise BenchError(
+                    f"{case.name} {plan['mode']}: the stand-in provider refused {self.provider.refused[:3]}"
+                )
         result["wall_s"] = wall
         result["xray_datagrams"] = self.emulator.xray.datagrams - datagrams
         result["stdout_lines"] = done.stdout.count("\n")
@@ -249,7 +389,17 @@ class Bench:
         result["error_lines"] = sum(1 for line in done.stdout.splitlines() if '"level":"ERROR"' in line)
         if importtime:
             result["importtime"] = parse_importtime(done.stderr, _MARKER)
+            result["importtime_first_request"] = parse_importtime(done.stderr, f"{_MARKER}: first request")
         return result
+
+    def _check_cryptography(self, case: Case, result: dict[str, Any]) -> None:
+        """Lambda's runtime has no cryptography: only an OpenID callback loads it, from the OIDC layer's folder."""
+        where = result.get("cryptography_from") or ""
+        if case.flow.oidc == "callback":
+            if not where.startswith(f"{self.oidc_packages}/"):
+                raise BenchError(f"{case.name}: cryptography not loaded from the OIDC layer's folder ({where!r})")
+        elif result.get("cryptography_loaded"):
+            raise BenchError(f"{case.name}: cryptography was imported ({where}): the runtime venv is not Lambda-shaped")
 
     # --- measurements ---------------------------------------------------------------------------------------
 
@@ -262,6 +412,7 @@ class Bench:
         floor_us = median(result["floor_rounds_s"]) * 1e6
         handler_calls = (warmup + rounds * result["calls"]) or 1
         write_us = result["floor_write_p50_s"] * 1e6
+        io_us = result["floor_io_p50_s"] * 1e6
         return {
             "case": case.name,
             "flow": case.flow.label,
@@ -277,6 +428,14 @@ class Bench:
             # The emulator's round trip for the write, in both: the ratio of everything else.
             "floor_write_us": write_us,
             "ratio_without_write": (handler_us - write_us) / (floor_us - write_us) if write_us else None,
+            # Every round trip to an emulator in the floor (the write; a callback's token request too), in both.
+            "floor_token_us": result["floor_token_p50_s"] * 1e6,
+            "floor_io_us": io_us,
+            "ratio_without_io": (handler_us - io_us) / (floor_us - io_us) if io_us else None,
+            "floor": _FLOORS.get(
+                case.flow.oidc or "", "decode + encode" + (f" + {case.flow.write}" if case.flow.write else "")
+            ),
+            "provider_calls": result.get("provider_calls", {}),
             "handler_rounds_us": [t * 1e6 for t in result["rounds_s"]],
             "floor_rounds_us": [t * 1e6 for t in result["floor_rounds_s"]],
             "handler_call_p50_us": result["call_p50_s"] * 1e6,
@@ -285,6 +444,7 @@ class Bench:
             "xray_datagrams_per_call": result["xray_datagrams"] / handler_calls,
             "error_log_lines": result["error_lines"],
             "max_rss_mb": result["max_rss_mb"],
+            "cryptography_loaded": result["cryptography_loaded"],
         }
 
     def cold(self, case: Case, *, runs: int = 5, top: int = 10) -> dict[str, Any]:
@@ -292,7 +452,8 @@ class Bench:
         for _ in range(runs):  # alternated, so drift on the machine touches both alike
             handler.append(self.run(case, self.plan(case, "cold-handler")))
             floor.append(self.run(case, self.plan(case, "cold-floor")))
-        profile = self.run(case, self.plan(case, "cold-handler"), importtime=True)["importtime"]
+        profiled = self.run(case, self.plan(case, "cold-handler"), importtime=True)
+        profile, on_request = profiled["importtime"], profiled["importtime_first_request"]
         handler_ms = median([r["total_s"] for r in handler]) * 1e3
         floor_ms = median([r["total_s"] for r in floor]) * 1e3
         ranked = sorted(profile, key=lambda entry: entry["cumulative_us"], reverse=True)
@@ -318,7 +479,22 @@ class Bench:
             "floor_modules": int(median([r["modules"] for r in floor])),
             "handler_xray_datagrams": median([r["xray_datagrams"] for r in handler]),
             "imported_during_cold_start": len(profile),
+            # Lambda's runtime has none: only an OpenID callback may load it (from the OIDC layer's folder).
+            "cryptography_loaded": any(r["cryptography_loaded"] for r in handler),
+            # What sys.modules holds after the first request (-X importtime also lists PyJWT's failed attempts).
+            "cryptography_modules": max(r["cryptography_modules"] for r in handler),
+            "floor_cryptography_loaded": any(r["cryptography_loaded"] for r in floor),
+            "provider_calls_first_request": handler[0].get("provider_calls", {}),
             "importtime_top": [{k: entry[k] for k in ("module", "cumulative_us", "self_us")} for entry in ranked[:top]],
+            # What the first request imported (an OIDC callback: joserfc and cryptography). importlib.import_module
+            # is not timed by -X importtime, only the imports inside it: their top level adds up to the whole.
+            "first_request_import_us": sum(entry["cumulative_us"] for entry in on_request if entry["depth"] == 0),
+            "first_request_modules": len(on_request),
+            "first_request_imports": [
+                {k: entry[k] for k in ("module", "cumulative_us")}
+                for entry in sorted(on_request, key=lambda entry: entry["cumulative_us"], reverse=True)
+                if entry["depth"] == 0
+            ][:top],
             "python": handler[0]["python"],
             "jwt_from": handler[0]["jwt_from"],
             "boto3_from": floor[0]["boto3_from"],

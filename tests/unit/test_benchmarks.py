@@ -20,8 +20,18 @@ from typing import Any
 import pytest
 
 from benchmarks import __main__ as bench_main
-from benchmarks.flows import CASES, FLOWS, Case
-from benchmarks.lambda_env import BUILD, RUNTIME_PYTHON, Stack, lambda_functions, trace_id
+from benchmarks.flows import CASES, FLOWS, OIDC_COLD_CASES, OIDC_WARM_CASES, Case
+from benchmarks.lambda_env import (
+    BUILD,
+    OIDC_CLIENT_ID,
+    OIDC_CLIENT_SECRET,
+    RUNTIME_PYTHON,
+    Stack,
+    TemplateError,
+    lambda_functions,
+    trace_id,
+)
+from benchmarks.oidc_provider import StandInProvider
 from benchmarks.report import table
 from benchmarks.runner import Bench, parse_importtime
 from tests.helpers import ROOT
@@ -95,6 +105,130 @@ def test_every_function_gets_lambdas_environment_and_the_templates_variables_res
         assert env["LOGIN_TOKEN_SECRET_ID"].startswith("arn:aws:secretsmanager:")
 
 
+def _conditional_template() -> dict[str, Any]:
+    return {
+        "Parameters": {"Issuer": {"Type": "String", "Default": ""}, "Pool": {"Type": "String", "Default": "false"}},
+        "Conditions": {
+            "HasIssuer": {"Fn::Not": [{"Fn::Equals": [{"Ref": "Issuer"}, ""]}]},
+            "Pool": {"Fn::Equals": [{"Ref": "Pool"}, "true"]},
+            "On": {"Fn::Or": [{"Fn::Condition": "HasIssuer"}, {"Condition": "Pool"}]},
+            "Both": {"Fn::And": [{"Condition": "HasIssuer"}, {"Condition": "Pool"}]},
+        },
+        "Resources": {
+            "Extra": {"Type": "AWS::SecretsManager::Secret", "Condition": "On", "Properties": {"Name": "x"}},
+            "Layer": {"Type": "AWS::Serverless::LayerVersion", "Properties": {}},
+            "Fn": {
+                "Type": "AWS::Serverless::Function",
+                "Properties": {
+                    "Layers": [{"Ref": "Layer"}, {"Fn::If": ["On", {"Ref": "Extra"}, {"Ref": "AWS::NoValue"}]}],
+                    "Environment": {
+                        "Variables": {
+                            "ISSUER": {
+                                "Fn::If": ["Pool", {"Fn::Sub": "https://pool/${AWS::Region}"}, {"Ref": "Issuer"}]
+                            },
+                            "SECRET": {"Fn::If": ["On", {"Ref": "Extra"}, ""]},
+                            "ONLY_BOTH": {"Fn::If": ["Both", "yes", {"Ref": "AWS::NoValue"}]},
+                        }
+                    },
+                },
+            },
+        },
+    }
+
+
+def test_conditions_and_if_resolve_over_the_parameters_as_cloudformation_does(tmp_path: Path) -> None:
+    off = Stack.load(_conditional_template())
+    assert {name: off.condition(name) for name in ("HasIssuer", "Pool", "On", "Both")} == dict.fromkeys(
+        ("HasIssuer", "Pool", "On", "Both"), False
+    )
+    assert "Extra" not in off.physical  # its condition is false: not created
+    [fn] = lambda_functions(off, tmp_path).values()
+    assert fn.template_env == {"ISSUER": "", "SECRET": ""}  # NoValue: the variable is left out
+    assert fn.layers == ("Layer",)
+
+    issuer = off.with_parameters(Issuer="https://idp.example.com")
+    assert issuer.condition("On")
+    assert not issuer.condition("Both")
+    assert set(issuer.physical) == {*off.physical, "Extra"}
+    assert all(issuer.physical[name] == value for name, value in off.physical.items())  # the same deployment
+    [fn] = lambda_functions(issuer, tmp_path).values()
+    assert fn.template_env["ISSUER"] == "https://idp.example.com"
+    assert fn.template_env["SECRET"].startswith("arn:aws:secretsmanager:eu-west-1:123456789012:secret:x-")
+    assert fn.layers == ("Layer", "Extra")
+
+    both = issuer.with_parameters(Pool="true")
+    [fn] = lambda_functions(both, tmp_path).values()
+    assert fn.template_env["ISSUER"] == "https://pool/eu-west-1"
+    assert fn.template_env["ONLY_BOTH"] == "yes"
+    with pytest.raises(TemplateError):
+        off.with_parameters(Nope="1")
+
+
+def test_the_templates_defaults_leave_openid_off_and_the_oidc_stack_turns_it_on(tmp_path: Path) -> None:
+    stack = Stack.load()
+    for fn in lambda_functions(stack, tmp_path).values():
+        assert fn.template_env["OIDC_ISSUER"] == ""
+        assert fn.layers == ("SigningLayer",)
+    oidc = stack.with_parameters(OidcIssuer="http://127.0.0.1:9", OidcClientId=OIDC_CLIENT_ID)
+    for fn in lambda_functions(oidc, tmp_path).values():
+        assert fn.template_env["OIDC_ISSUER"] == "http://127.0.0.1:9"
+        assert fn.template_env["OIDC_CLIENT_ID"] == OIDC_CLIENT_ID
+        assert fn.template_env["OIDC_CLIENT_SECRET_ID"] == "sso-bridge/oidc-client"
+        assert fn.layers == ("SigningLayer", "OidcLayer")
+        env = fn.environment(
+            layer=tmp_path / "Layer",
+            overlay=[],
+            runtime_python=tmp_path / "python",
+            endpoint="http://127.0.0.1:1",
+            xray_daemon=("127.0.0.1", 2000),
+            home=tmp_path,
+            trace_id=trace_id(True),
+            oidc_packages=tmp_path / "oidc-packages",
+        )
+        # The layer's /opt/oidc-packages is reached through OIDC_PACKAGES_PATH only, never PYTHONPATH.
+        assert env["OIDC_PACKAGES_PATH"] == str(tmp_path / "oidc-packages")
+        assert "oidc-packages" not in env["PYTHONPATH"]
+
+
+def test_the_stand_in_provider_answers_the_code_flow_once_per_code() -> None:
+    import base64
+    import hashlib
+    import json as json_
+    import urllib.error
+    import urllib.request
+    from urllib.parse import parse_qs, urlencode, urlsplit
+
+    import jwt
+
+    verifier = "v" * 43
+    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+    with StandInProvider(OIDC_CLIENT_ID, OIDC_CLIENT_SECRET) as provider:
+        with urllib.request.urlopen(f"{provider.issuer}/.well-known/openid-configuration") as answer:
+            assert json_.load(answer)["issuer"] == provider.issuer
+        query = {"response_type": "code", "client_id": OIDC_CLIENT_ID, "redirect_uri": "https://h/oidc/callback"}
+        query |= {"state": "s1", "nonce": "n1", "code_challenge": challenge, "code_challenge_method": "S256"}
+        back = parse_qs(urlsplit(provider.authorize(urlencode(query)).location).query)
+        assert back["state"] == ["s1"]
+        assert back["iss"] == [provider.issuer]
+        form = {"grant_type": "authorization_code", "code": back["code"][0], "redirect_uri": "https://h/oidc/callback"}
+        form["code_verifier"] = verifier
+        auth = base64.b64encode(f"{OIDC_CLIENT_ID}:{OIDC_CLIENT_SECRET}".encode()).decode()
+        request = urllib.request.Request(
+            f"{provider.issuer}/token", data=urlencode(form).encode(), headers={"Authorization": f"Basic {auth}"}
+        )
+        with urllib.request.urlopen(request) as answer:
+            id_token = json_.load(answer)["id_token"]
+        key = jwt.PyJWK(provider.jwk).key
+        claims = jwt.decode(id_token, key, algorithms=["RS256"], audience=OIDC_CLIENT_ID, issuer=provider.issuer)
+        assert claims["nonce"] == "n1"
+        assert claims["email_verified"] is True
+        with pytest.raises(urllib.error.HTTPError) as replay:  # a code works once
+            urllib.request.urlopen(request)
+        assert replay.value.code == 400
+        replay.value.close()
+        assert provider.refused == ["POST /token: invalid_grant"]
+
+
 def test_the_runtime_venv_pins_the_dev_groups_boto3() -> None:
     makefile = (ROOT / "Makefile").read_text()
     [pinned] = re.findall(r"^BENCH_BOTO3_VERSION := (\S+)$", makefile, re.MULTILINE)
@@ -113,9 +247,23 @@ def test_the_report_has_a_row_per_case_and_the_extra_lines() -> None:
     links = {"rows_per_s": 80000.0, "floor_rows_per_s": 400000.0, "ratio": 5.0, "rows": 10}
     load = {"requests_per_s": 900.0, "clients": 20, "seconds": 10.0, "p50_ms": 20.0, "p99_ms": 40.0}
     load |= {"errors": 0, "requests": 9000}
-    text = table({"warm": [warm], "cold": [cold], "links": links, "load": load})
+    cold |= {"cryptography_loaded": False}
+    callback = warm | {"case": "oidc-callback/http-api", "flow": "OIDC callback", "ratio_without_io": 3.0}
+    callback |= {"floor": "what a callback must do", "floor_io_us": 40.0, "floor_write_us": 30.0}
+    callback |= {"floor_token_us": 10.0}
+    jose_row = {"label": "joserfc (x)", "cold_ms": 130.0, "cold_setup_ms": 128.0, "warm_us": 90.0, "modules": 200}
+    jose_row |= {"rss_mb": 30.0}
+    jose = {"versions": {"joserfc": "1.8.0"}, "libraries": [jose_row], "joserfc_import_key_each_call_us": 200.0}
+    jose["import_jwt"] = {
+        "without": {"ms": 20.0, "modules": 130, "cryptography_loaded": False},
+        "with": {"ms": 90.0, "modules": 200, "cryptography_loaded": True},
+    }
+    text = table({"warm": [warm, callback], "cold": [cold], "jose": jose, "links": links, "load": load})
     assert re.search(r"F\s+http api\s+\|\s+500\s+60\s+440\s+8\.3x\s+-\s+\|\s+300\s+150\s+2\.0x", text)
-    for part in ("boto3", "rows/s", "requests/s"):
+    assert re.search(r"OIDC callback\s+http api\s+\|\s+500\s+60\s+440\s+8\.3x\s+3\.0x", text)
+    assert re.search(r"joserfc \(x\)\s+\|\s+130\.0\s+128\.0\s+\|\s+90\s+\|\s+200", text)
+    assert re.search(r"import jwt: 20\.0 ms .* 90\.0 ms .*imports cryptography", text)
+    for part in ("boto3", "rows/s", "requests/s", "write 30 µs, token request 10 µs"):
         assert part in text
 
 
@@ -171,6 +319,57 @@ def test_warm_and_cold_run_the_built_function_against_its_floor(bench: Bench, ca
     # The built artifacts ran: the layer's PyJWT, the runtime venv's (or this venv's) boto3.
     assert cold["jwt_from"].startswith(str(bench.layer))
     assert cold["boto3_from"].startswith(str(Path(bench.runtime_python).parent.parent))
+
+
+@pytest.mark.build
+def test_the_openid_steps_run_the_built_function_against_the_stand_in_provider(bench: Bench) -> None:
+    start, callback = OIDC_WARM_CASES
+    warm = bench.warm(start, rounds=1, calls=2, warmup=1)
+    assert positive(warm["handler_us"])
+    assert warm["cryptography_loaded"] is False  # the sign-in start needs no signature check
+    warm = bench.warm(callback, rounds=1, calls=2, warmup=1)
+    for key in ("handler_us", "floor_us", "floor_write_us", "floor_token_us", "floor_io_us", "ratio_without_io"):
+        assert positive(warm[key]), (key, warm[key])
+    assert warm["error_log_lines"] == 0
+    # Discovery and the key set once per container (handler and floor each), a code per callback.
+    calls = warm["provider_calls"]
+    assert calls["GET /.well-known/openid-configuration"] == calls["GET /jwks"] == 2
+    assert calls["POST /token"] == calls["GET /authorize"] == 2 * (1 + 2)
+
+    cold_callback, cold_login = OIDC_COLD_CASES
+    cold = bench.cold(cold_callback, runs=1, top=3)
+    assert positive(cold["handler_ms"])
+    assert positive(cold["floor_ms"])
+    assert cold["cryptography_loaded"] is True
+    assert cold["floor_cryptography_loaded"] is True
+    assert any(entry["module"].startswith("joserfc") for entry in cold["first_request_imports"])
+    assert positive(cold["first_request_import_us"])
+    assert cold["provider_calls_first_request"] == {
+        "GET /.well-known/openid-configuration": 1,
+        "GET /jwks": 1,
+        "POST /token": 1,
+    }
+    # With OpenID Connect on, a login-token sign-in still never loads cryptography.
+    cold = bench.cold(cold_login, runs=1, top=3)
+    assert cold["cryptography_loaded"] is False
+    assert cold["cryptography_modules"] == 0
+    assert not any(entry["module"].startswith("joserfc") for entry in cold["first_request_imports"])
+    assert bench.facts["oidc"]["versions"]["joserfc"]
+
+
+@pytest.mark.build
+def test_the_jose_comparison_verifies_with_each_library(bench: Bench) -> None:
+    from benchmarks.jose import LIBRARIES, jose_comparison
+
+    result = jose_comparison(bench.runtime_python, runs=1, rounds=1, calls=3)
+    assert [row["library"] for row in result["libraries"]] == list(LIBRARIES)
+    for row in result["libraries"]:
+        for key in ("cold_ms", "cold_setup_ms", "warm_us", "rss_mb"):
+            assert positive(row[key]), (row["library"], key)
+        assert str(row["from"]["cryptography"]).startswith(str(ROOT / ".venv" / "bench-oidc-packages"))
+    assert result["import_jwt"]["without"]["cryptography_loaded"] is False
+    assert result["import_jwt"]["with"]["cryptography_loaded"] is True
+    assert positive(result["joserfc_import_key_each_call_us"])
 
 
 def test_link_minting_mints_a_link_per_row() -> None:
