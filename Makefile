@@ -25,10 +25,11 @@ endef
 arg = '$(subst ','"'"',$(if $(findstring $(newline),$(value $(1))),$(error $(1) must be one line),$(value $(1))))'
 
 .PHONY: help venv run test lint typecheck validate build deploy unit integration e2e build-test bench chromium \
-	login-token audit link links revoke rotate-login-key clean fuzz mutate
+	oidc-provider login-token audit link links revoke rotate-login-key clean fuzz mutate
 
 help:
 	@echo "make run        local stack on http://localhost:$${PORT:-3000} (no AWS account, no Docker)"
+	@echo "                 signed-out users sign in at a local OpenID provider (OIDC=off: at the demo platform)"
 	@echo "make test       every check and test: lint, types, template, unit, integration, browser, build"
 	@echo "make build      sam build            make validate   sam validate --lint, cfn-lint, checkov"
 	@echo "make deploy     sam deploy           make bench      benchmarks"
@@ -57,8 +58,19 @@ venv: $(VENV)/.installed
 chromium:
 	@command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
+# The local OpenID provider (local/oidc_provider: panva's oidc-provider, pinned by its package-lock.json), installed
+# with npm ci when the lock file changes. Without npm it says so and goes on: `make run` then signs users in at the
+# demo platform, and the tests that need the provider are skipped.
+OIDC_PROVIDER := local/oidc_provider
+$(OIDC_PROVIDER)/node_modules/.installed: $(OIDC_PROVIDER)/package-lock.json $(OIDC_PROVIDER)/package.json
+	@if command -v npm >/dev/null; then \
+		npm ci --prefix $(OIDC_PROVIDER) --no-audit --no-fund --loglevel=error && touch $@; \
+	else echo "npm not found: no local OpenID provider (install Node.js 20.18 or later for it)" >&2; fi
+
+oidc-provider: $(OIDC_PROVIDER)/node_modules/.installed
+
 # Stopped by Ctrl-C or SIGTERM, the stack exits 0, so make adds no "Interrupt"/"Error" line of its own.
-run: venv
+run: venv oidc-provider
 	@$(BIN)/python -m local.stack
 
 # Which bridge the ops commands use (ops/target.py): LOCAL=1 the running `make run` stack, else stack STACK_NAME.
@@ -136,16 +148,16 @@ deploy: build
 unit: venv
 	$(BIN)/pytest tests/unit
 
-integration: venv
+integration: venv oidc-provider
 	$(BIN)/pytest tests/integration
 
-e2e: venv chromium
+e2e: venv chromium oidc-provider
 	$(BIN)/pytest tests/e2e
 
 build-test: build
 	$(BIN)/pytest tests/artifacts
 
-test: venv chromium lint typecheck validate build
+test: venv chromium oidc-provider lint typecheck validate build
 	$(BIN)/pytest
 
 # `make bench` (benchmarks/) runs what `sam build` made (.aws-sam/build) in a venv shaped like the Lambda runtime,

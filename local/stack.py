@@ -42,15 +42,16 @@ import threading
 import time
 import warnings
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from local import vendors
-from local.console import Console, note, parse_log_format
+from local import identity_provider, vendors
+from local.console import Console, format_line, note, parse_log_format
 from local.demo_platform import LOGIN_PATH, DemoPlatform, secret_key
 from local.gateway import ApiRoute, RouteTable, function_url_app, http_api_app
+from local.identity_provider import ACCOUNTS, CALLBACK_PATH, LocalProvider, ProviderPlan, ProviderStartError
 from local.lambdas import (
     DEMO_KUSTOMER_BRAND,
     LOCAL_DEFAULTS,
@@ -69,6 +70,7 @@ if TYPE_CHECKING:
     from local.aws import LocalSecret, LocalTable
 
 __all__ = [
+    "OIDC_CLIENT_SECRET_NAME",
     "Config",
     "KustomerBrand",
     "PortUse",
@@ -86,6 +88,9 @@ __all__ = [
 ]
 
 LOGIN_TOKEN_SECRET_VAR = "LOGIN_TOKEN_SECRET_ID"
+OIDC_CLIENT_SECRET_VAR = "OIDC_CLIENT_SECRET_ID"
+OIDC_CLIENT_SECRET_NAME = "sso-bridge/oidc-client"  # the template's ${AWS::StackName}/oidc-client
+PROVIDER_SITE = "OpenID provider"
 MOTO_HOST = "127.0.0.1"
 _SWITCH = {"on": True, "1": True, "true": True, "yes": True, "off": False, "0": False, "false": False, "no": False}
 
@@ -105,6 +110,12 @@ class _Stopped(Exception):
     """Ctrl-C or SIGTERM while the stack was starting: undo what has started."""
 
 
+# Config.oidc: where signed-out users sign in. "local": the local OpenID provider (local.identity_provider);
+# "auto": the same when Node.js and the provider are installed, else the demo platform; "external": the shell's
+# OIDC_ISSUER; "off": the demo platform, or PLATFORM_LOGIN_URL.
+OIDC_MODES = ("local", "auto", "external", "off")
+
+
 @dataclass(frozen=True)
 class Config:
     host: str
@@ -113,6 +124,7 @@ class Config:
     platform_login_url: str | None  # None: serve the demo platform
     standins: bool = False  # VENDOR_STANDINS
     log_format: str = "line"  # LOCAL_LOGS
+    oidc: str = "off"  # one of OIDC_MODES, from OIDC, OIDC_ISSUER and PLATFORM_LOGIN_URL
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Config:
@@ -130,7 +142,13 @@ class Config:
             platform_login_url=env.get("PLATFORM_LOGIN_URL") or None,
             standins=_SWITCH[switch],
             log_format=log_format,
+            oidc=_oidc_mode(env),
         )
+
+    @property
+    def local_provider(self) -> bool:
+        """Whether the plan has the local OpenID provider (``auto`` plans it; ``_run`` may drop it)."""
+        return self.oidc in ("local", "auto")
 
     @property
     def base_url(self) -> str:
@@ -149,6 +167,26 @@ def _port_setting(env: Mapping[str, str], name: str, default: int) -> int:
         return int(raw)
     except ValueError:
         raise StartError(f"{name} must be a port number, got {raw!r}") from None
+
+
+def _oidc_mode(env: Mapping[str, str]) -> str:
+    """``OIDC`` (on/off) against ``OIDC_ISSUER`` and ``PLATFORM_LOGIN_URL``: see ``OIDC_MODES``."""
+    raw = (env.get("OIDC") or "").strip().lower()
+    if raw and raw not in _SWITCH:
+        raise StartError(f"OIDC must be on or off, got {env['OIDC']!r}")
+    if (env.get("OIDC_ISSUER") or "").strip():
+        if raw and not _SWITCH[raw]:
+            raise StartError("OIDC=off and OIDC_ISSUER are both set: unset one of them")
+        if not (env.get("OIDC_CLIENT_SECRET") or "").strip():
+            raise StartError(
+                "OIDC_ISSUER is set: set OIDC_CLIENT_SECRET to the bridge's client secret at that provider "
+                "(and OIDC_CLIENT_ID to its client id)"
+            )
+        return "external"
+    if raw:
+        return "local" if _SWITCH[raw] else "off"
+    # Your own sign-in page set, and nothing said about OIDC: it is the one users go to.
+    return "off" if env.get("PLATFORM_LOGIN_URL") else "auto"
 
 
 def _url(port: int, path: str = "/") -> str:
@@ -381,7 +419,9 @@ def _route_links(loaded: Sequence[LocalFunction], effective: Sequence[Mapping[st
     links: list[Link] = []
     for function, env in zip(loaded, effective, strict=True):
         brands = [brand.name for brand in kustomer_brands(env) if brand.name]
-        paths = dict.fromkeys(r.path for r in function.spec.routes if r.method in ("GET", "ANY"))
+        # The OpenID provider's way back is no page to open: it needs the provider's code and the browser's cookie.
+        routes = [r for r in function.spec.routes if r.method in ("GET", "ANY") and r.path != CALLBACK_PATH]
+        paths = dict.fromkeys(r.path for r in routes)
         for path in paths:
             if "{brand}" in path and brands:
                 links += [(_url(port, path.replace("{brand}", b)), f"{function.name}, brand {b}") for b in brands]
@@ -398,12 +438,43 @@ class _Listing:
     notes: list[str]
 
 
+def _discovery_url(issuer: str) -> str:
+    return f"{issuer.rstrip('/')}/.well-known/openid-configuration"
+
+
+_ANY_OTHER_LOGIN = "any password; any other login is that email (@example.com added when bare), verified"
+
+
+def _verdict(verified: bool) -> str:
+    return "verified: signed in" if verified else "NOT verified: refused with a 403"
+
+
+def _account_lines() -> list[str]:
+    """Who can sign in at the local provider, and what the bridge makes of each (see local.identity_provider)."""
+    width = max(len(account.login) for account in ACCOUNTS) + 2
+    lines = [
+        f"log in as {account.login.ljust(width)}{account.email}, email {_verdict(account.email_verified)}"
+        for account in ACCOUNTS
+    ]
+    return [*lines, _ANY_OTHER_LOGIN]
+
+
+def _account_text() -> str:
+    """The same as one sentence, for the index page."""
+    accounts = [
+        f"log in as {account.login} ({account.email}, email {_verdict(account.email_verified)})" for account in ACCOUNTS
+    ]
+    return "; ".join([*accounts, _ANY_OTHER_LOGIN])
+
+
 def _listing(
     config: Config,
     loaded: Sequence[LocalFunction],
     effective: Sequence[Mapping[str, str]],
     url_ports: Mapping[str, int],
     standins: Sequence[tuple[StandIn, int]],
+    plan: StackPlan,
+    oidc_note: str | None,
 ) -> _Listing:
     sections = [
         Section("Sign-in links (HTTP API)", _route_links(loaded, effective, config.port)),
@@ -420,14 +491,33 @@ def _listing(
         links = [(_url(port, site.entry), site.label) for site, port in standins]
         sections.append(Section("Vendor stand-ins", links, note_text))
     notes = [f"AWS endpoint (moto), for aws --endpoint-url and boto3, not a web page: {config.aws_endpoint}"]
+    provider, issuer = plan.provider, plan.oidc_issuer
+    if provider is not None:
+        note_text = (
+            f"Signed-out users sign in here (panva's oidc-provider, on this machine): {_account_text()}. "
+            "OIDC=off sends them to the demo platform instead."
+        )
+        link = (_discovery_url(provider.issuer), f"the local OpenID provider {provider.issuer} (discovery document)")
+        sections.append(Section("OpenID provider (sign-in)", [link], note_text))
+    elif issuer:
+        notes.insert(0, f"Signed-out users sign in at the OpenID provider (OIDC_ISSUER): {issuer}")
+    if oidc_note:
+        notes.insert(0, oidc_note)
     if config.platform_login_url is None:
-        sections.append(Section("Local", [(f"{config.base_url}{LOGIN_PATH}", "demo platform sign-in")]))
+        what = "demo platform sign-in" + (" (login tokens, beside OpenID Connect)" if issuer else "")
+        sections.append(Section("Local", [(f"{config.base_url}{LOGIN_PATH}", what)]))
     else:
         notes.insert(0, f"Sign-in page (PLATFORM_LOGIN_URL): {config.platform_login_url}")
     return _Listing(sections, notes)
 
 
-def _banner(config: Config, listing: _Listing, local_secrets: Sequence[LocalSecret]) -> str:
+def _banner(
+    config: Config,
+    listing: _Listing,
+    local_secrets: Sequence[LocalSecret],
+    plan: StackPlan,
+    oidc_note: str | None,
+) -> str:
     lines = ["", "sso-bridge local stack", f"  AWS endpoint (moto): {config.aws_endpoint}  (not a web page)"]
     generated = [item for item in local_secrets if item.generated]
     if generated:
@@ -435,7 +525,7 @@ def _banner(config: Config, listing: _Listing, local_secrets: Sequence[LocalSecr
         lines += [f"    {item.seed_var}={item.value}" for item in generated]
     width = max((len(url) for section in listing.sections for url, _ in section.links), default=0) + 3
     for section in listing.sections:
-        if section.title == "Local":
+        if section.title in ("Local", "OpenID provider (sign-in)"):
             continue
         heading = section.title
         if section.title == "Vendor stand-ins":
@@ -444,8 +534,19 @@ def _banner(config: Config, listing: _Listing, local_secrets: Sequence[LocalSecr
         # A templated path ({brand}) is no link to open: the index shows it as text, the banner not at all.
         lines += [f"    {url.ljust(width)}{what}" for url, what in section.links if "{" not in url]
     sign_in = config.platform_login_url or f"{config.base_url}{LOGIN_PATH}  (demo platform)"
+    provider, issuer = plan.provider, plan.oidc_issuer
+    if provider is not None:
+        lines.append("  Sign-in: the local OpenID provider (OIDC=off for the demo platform instead)")
+        lines += [f"    {_discovery_url(provider.issuer)}"] + [f"    {line}" for line in _account_lines()]
+        lines.append(f"  Login tokens work beside it: {sign_in}, make login-token")
+    elif issuer:
+        lines.append(f"  Sign-in: the OpenID provider {issuer} (OIDC_ISSUER)")
+        lines.append(f"  Login tokens work beside it: {sign_in}, make login-token")
+    else:
+        lines.append(f"  Sign-in page: {sign_in}")
+        if oidc_note:
+            lines.append(f"  {oidc_note}")
     lines += [
-        f"  Sign-in page: {sign_in}",
         f"  Index: {config.base_url}/",
         "  One line per request below (LOCAL_LOGS=json adds the handlers' JSON). Ctrl-C to stop.",
         "",
@@ -519,7 +620,9 @@ class StackPlan:
     environments: list[dict[str, str]]  # per function, from the template and the local defaults
     effective: list[dict[str, str]]  # the same as the handlers see them: what the shell sets wins
     standins: list[StandIn]
-    ports: list[PortUse]  # the API, the function URLs, the stand-ins, moto
+    ports: list[PortUse]  # the API, the function URLs, the stand-ins, the local OpenID provider, moto
+    provider: ProviderPlan | None = None  # the local OpenID provider, when signed-out users go there
+    oidc_issuer: str | None = None  # the OpenID provider the functions use (local or the shell's), if any
 
     @property
     def url_uses(self) -> dict[str, PortUse]:
@@ -532,6 +635,38 @@ class StackPlan:
         first = 1 + len(self.url_uses)
         return [(site, self.ports[first + i]) for i, site in enumerate(self.standins)]
 
+    @property
+    def provider_use(self) -> PortUse | None:
+        return self.ports[-2] if self.provider is not None else None
+
+    @property
+    def oidc_client_secret(self) -> LocalSecret | None:
+        return next((item for item in self.secrets if item.env_var == OIDC_CLIENT_SECRET_VAR), None)
+
+
+def _oidc_secret(shell: Mapping[str, str], planned: Sequence[LocalSecret]) -> LocalSecret:
+    """The client secret's entry in the emulated Secrets Manager, seeded from ``OIDC_CLIENT_SECRET``."""
+    from local.aws import plan_extra_secret
+
+    name = (shell.get(OIDC_CLIENT_SECRET_VAR) or "").strip() or OIDC_CLIENT_SECRET_NAME
+    existing = next((item for item in planned if item.name == name), None)
+    if existing is not None:  # the template creates it (a reference): seeded from OIDC_CLIENT_SECRET all the same
+        return replace(existing, env_var=OIDC_CLIENT_SECRET_VAR, seed_var="OIDC_CLIENT_SECRET")
+    return replace(plan_extra_secret(name, "OIDC_CLIENT_SECRET", shell), env_var=OIDC_CLIENT_SECRET_VAR)
+
+
+def _provider_plan(config: Config, shell: Mapping[str, str], ports: Sequence[PortUse], url_count: int) -> ProviderPlan:
+    """The local provider on the last port of the ``PORT`` block; the bridge is its one client."""
+    bridge_ports = [use.port for use in ports[: 1 + url_count]]  # the HTTP API and every function URL
+    logout = tuple(uri for uri in [(shell.get("PLATFORM_LOGOUT_URL") or "").strip()] if uri)
+    return ProviderPlan(
+        host=config.host,
+        port=ports[-2].port,
+        client_id=(shell.get("OIDC_CLIENT_ID") or "").strip() or identity_provider.CLIENT_ID,
+        redirect_uris=identity_provider.bridge_uris(bridge_ports, CALLBACK_PATH),
+        post_logout_redirect_uris=identity_provider.bridge_uris([config.port], "/") + logout,
+    )
+
 
 def plan_stack(config: Config, shell: Mapping[str, str], template: dict[str, Any] | None = None) -> StackPlan:
     """The stack ``config`` and ``shell`` describe; ``StartError`` when its ports collide (none is bound here)."""
@@ -540,6 +675,8 @@ def plan_stack(config: Config, shell: Mapping[str, str], template: dict[str, Any
     template = template or load_template()
     specs = functions(template)
     local_secrets = aws.plan_secrets(template, shell)
+    oidc_secret = _oidc_secret(shell, local_secrets) if config.oidc != "off" else None
+    local_secrets = [item for item in local_secrets if oidc_secret is None or item.name != oidc_secret.name]
     tables = aws.plan_tables(template, shell)
     resources = {item.logical_id: item.name for item in local_secrets if item.logical_id}
     resources |= {table.logical_id: table.name for table in tables}
@@ -548,15 +685,40 @@ def plan_stack(config: Config, shell: Mapping[str, str], template: dict[str, Any
     effective = [shell_wins(env, shell) for env in environments]
     local_secrets += brand_secrets(effective, shell, local_secrets)
     standins = plan_standins(effective, local_secrets, api_url=config.base_url) if config.standins else []
-    ports = plan_ports(
-        config,
-        [f"the {_function_name(spec)} function URL" for spec in specs if spec.function_url]
-        + [f"the stand-in for {site.host}" for site in standins],
-    )
+    url_count = sum(1 for spec in specs if spec.function_url)
+    uses = [f"the {_function_name(spec)} function URL" for spec in specs if spec.function_url]
+    uses += [f"the stand-in for {site.host}" for site in standins]
+    uses += ["the local OpenID provider"] if config.local_provider else []
+    ports = plan_ports(config, uses)
     problem = port_conflict(ports)
     if problem:
         raise StartError(problem)
-    return StackPlan(config, template, specs, local_secrets, tables, environments, effective, standins, ports)
+    provider = _provider_plan(config, shell, ports, url_count) if config.local_provider else None
+    issuer = None
+    if oidc_secret is not None:
+        local_secrets.append(oidc_secret)
+        issuer = provider.issuer if provider is not None else (shell.get("OIDC_ISSUER") or "").strip()
+        client_id = provider.client_id if provider is not None else (shell.get("OIDC_CLIENT_ID") or "").strip()
+        oidc = {"OIDC_ISSUER": issuer, "OIDC_CLIENT_ID": client_id, OIDC_CLIENT_SECRET_VAR: oidc_secret.name}
+        # Again, now that the provider's port is known; what the template does not list (yet) is added.
+        with_oidc = {**defaults, **oidc}
+        environments = [
+            {**oidc, **function_environment(s, template, resources=resources, defaults=with_oidc)} for s in specs
+        ]
+        effective = [shell_wins(env, shell) for env in environments]
+    return StackPlan(
+        config,
+        template,
+        specs,
+        local_secrets,
+        tables,
+        environments,
+        effective,
+        standins,
+        ports,
+        provider=provider,
+        oidc_issuer=issuer,
+    )
 
 
 def _run(shell: dict[str, str], cleanup: contextlib.ExitStack) -> None:
@@ -565,12 +727,21 @@ def _run(shell: dict[str, str], cleanup: contextlib.ExitStack) -> None:
     warnings.filterwarnings("ignore", "No application metrics to publish")
     if not shell.get("PLATFORM_LOGIN_URL"):
         shell.pop("PLATFORM_LOGIN_URL", None)  # empty is unset: the demo platform's URL goes in
-    config = Config.from_env(shell)
+    config, oidc_note = _resolve_oidc(Config.from_env(shell))
     from local import aws  # boto3 and moto take a second to import: after the signal handlers are in place
 
     plan = plan_stack(config, shell)
     _check_free(plan.ports, config.host)
     _go_on()
+    console = Console(log_format=config.log_format)
+    provider = None
+    if plan.provider is not None and plan.oidc_client_secret is not None:
+        # Node loads while moto and the handlers do; the servers start once it listens.
+        provider = LocalProvider(
+            plan.provider, client_secret=plan.oidc_client_secret.value, on_request=_provider_line(console)
+        )
+        provider.start()
+        cleanup.callback(provider.stop)
     template, specs, local_secrets, tables = plan.template, plan.specs, plan.secrets, plan.tables
     url_uses, standin_uses = plan.url_uses, plan.standin_uses
     url_ports = {logical_id: use.port for logical_id, use in url_uses.items()}
@@ -587,7 +758,6 @@ def _run(shell: dict[str, str], cleanup: contextlib.ExitStack) -> None:
     aws.seed(local_secrets, tables)
     _go_on()
 
-    console = Console(log_format=config.log_format)
     console.install()  # before the handlers' loggers pick up sys.stdout
     cleanup.callback(console.uninstall)
     add_layers_to_path(template)
@@ -607,7 +777,13 @@ def _run(shell: dict[str, str], cleanup: contextlib.ExitStack) -> None:
         ports = {config.port, *url_ports.values()}
         demo = DemoPlatform(key=secret_key(login_secret), audiences=audiences, ports=ports, home=f"{config.base_url}/")
     origins = {site.host: _url(port, "") for site, port in standin_ports}
-    listing = _listing(config, loaded, plan.effective, url_ports, standin_ports)
+    listing = _listing(config, loaded, plan.effective, url_ports, standin_ports, plan, oidc_note)
+    if provider is not None:
+        try:
+            provider.wait_ready()
+        except ProviderStartError as exc:
+            raise StartError(f"{exc} (OIDC=off starts the stack without it)") from None
+        _go_on()
 
     servers: list[Server] = []
     cleanup.callback(_stop_all, servers)
@@ -637,9 +813,36 @@ def _run(shell: dict[str, str], cleanup: contextlib.ExitStack) -> None:
         console.print(f"Cannot write {path} ({exc.strerror}): local commands will not find this stack", error=True)
     else:
         cleanup.callback(remove_state, path, pid=os.getpid())
-    console.print(_banner(config, listing, local_secrets))
+    console.print(_banner(config, listing, local_secrets, plan, oidc_note))
     while not _stop_signals:
         time.sleep(_POLL_SECONDS)
+
+
+def _resolve_oidc(config: Config) -> tuple[Config, str | None]:
+    """``auto`` becomes ``local`` when the provider can run here, else ``off`` with a line saying why."""
+    if not config.local_provider:
+        return config, None
+    reason = identity_provider.unavailable()
+    if reason is None:
+        return config, None
+    if config.oidc == "local":
+        raise StartError(f"OIDC=on, but {reason}")
+    return replace(config, oidc="off"), f"No local OpenID provider ({reason}): sign-in at the demo platform."
+
+
+def _provider_line(console: Console) -> Callable[[dict[str, object]], None]:
+    """The provider's request records as console lines, like every other server's (``site``: OpenID provider)."""
+
+    def line(record: dict[str, object]) -> None:
+        method, path, status = record.get("method"), record.get("path"), record.get("status")
+        if not (isinstance(method, str) and isinstance(path, str) and isinstance(status, int)):
+            return
+        route, error = record.get("route"), record.get("error")
+        outcome = route if isinstance(route, str) else None
+        reason = error if isinstance(error, str) else None
+        console.print(format_line(time.time(), method, path, status, outcome, reason, PROVIDER_SITE))
+
+    return line
 
 
 def _stop_all(servers: Sequence[Server]) -> None:

@@ -1,15 +1,20 @@
 """Browser tests: Debian's headless Chromium through the local stack, ending on HTTPS vendor stand-ins.
 
-The stack is the integration tests' (one per session). Each vendor is played by ``local.vendors`` over HTTPS
-under its real host name: Chromium maps those names to local ports (``--host-resolver-rules``), so nothing
-leaves the machine and the browser follows every redirect itself. (Playwright's ``page.route`` cannot stand
-in: it only sees the first URL of a redirect chain, and the vendor is reached at the end of one.)
+The stack is the integration tests' (one per session; ``oidc_stack`` for sign-in at the local OpenID provider).
+Each vendor is played by ``local.vendors`` over HTTPS under its real host name: Chromium maps those names to
+local ports (``--host-resolver-rules``), so nothing leaves the machine and the browser follows every redirect
+itself. (Playwright's ``page.route`` cannot stand in: it only sees the first URL of a redirect chain, and the
+vendor is reached at the end of one.)
+
+``browser`` starts Chromium with a fresh profile per test; ``oidc_browser`` is a fresh context (cookies and all)
+in one Chromium per module, whose resolver rules point at ``oidc_stack``'s own stand-ins.
 
 A failed test leaves a screenshot of the page it was on in ``.e2e-screenshots/`` and says where.
 """
 
 from __future__ import annotations
 
+import contextlib
 import re
 import subprocess
 import tempfile
@@ -24,10 +29,19 @@ from local import vendors
 from local.lambdas import LOCAL_DEFAULTS
 from local.server import Server, serve
 from tests.helpers import ROOT, VENDOR_KEYS, WORKSPACE
-from tests.integration.stack import RunningStack, local_stack
+from tests.integration.stack import RunningStack, local_stack, oidc_stack
 from tests.tls import self_signed
 
-__all__ = ["VendorSites", "browser", "local_stack", "make_link", "vendor_sites"]
+__all__ = [
+    "VendorSites",
+    "browser",
+    "local_stack",
+    "make_link",
+    "oidc_browser",
+    "oidc_stack",
+    "oidc_vendor_sites",
+    "vendor_sites",
+]
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -72,21 +86,21 @@ class VendorSites:
         return ", ".join(f"MAP {host} 127.0.0.1:{port}" for host, port in self.ports.items())
 
 
-@pytest.fixture(scope="session")
-def vendor_sites(local_stack: RunningStack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[VendorSites]:
-    """One stand-in per vendor, configured as the stack's functions are (hosts, keys, the bridge's URLs)."""
+@contextlib.contextmanager
+def _serve_vendor_sites(stack: RunningStack, tls_dir: Path) -> Iterator[VendorSites]:
+    """One stand-in per vendor, configured as ``stack``'s functions are (hosts, keys, the bridge's URLs)."""
     apps = {
         WORKSPACE: vendors.clickfunnels(workspace_domain=WORKSPACE, key=VENDOR_KEYS["clickfunnels"]),
         KUSTOMER_HOST: vendors.kustomer(
-            portal_host=KUSTOMER_HOST, key=VENDOR_KEYS["kustomer"], redirect_uri=local_stack.url("/kustomer/login")
+            portal_host=KUSTOMER_HOST, key=VENDOR_KEYS["kustomer"], redirect_uri=stack.url("/kustomer/login")
         ),
         HAPPYFOX_HOST: vendors.happyfox(
             account_host=HAPPYFOX_HOST,
             key=VENDOR_KEYS["happyfox"],
-            remote_login_url=local_stack.url("/happyfox/login"),
+            remote_login_url=stack.url("/happyfox/login"),
         ),
     }
-    tls = self_signed(tmp_path_factory.mktemp("tls"), list(apps))
+    tls = self_signed(tls_dir, list(apps))
     servers: list[Server] = [serve("127.0.0.1", 0, app, tls=tls) for app in apps.values()]
     try:
         yield VendorSites({host: server.port for host, server in zip(apps, servers, strict=True)})
@@ -95,13 +109,46 @@ def vendor_sites(local_stack: RunningStack, tmp_path_factory: pytest.TempPathFac
             server.stop()
 
 
-@pytest.fixture
-def browser(vendor_sites: VendorSites, request: pytest.FixtureRequest) -> Iterator[Any]:
-    """A fresh Chromium profile and page; on failure, a screenshot of where the page ended up."""
+@pytest.fixture(scope="session")
+def vendor_sites(local_stack: RunningStack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[VendorSites]:
+    with _serve_vendor_sites(local_stack, tmp_path_factory.mktemp("tls")) as sites:
+        yield sites
+
+
+@pytest.fixture(scope="session")
+def oidc_vendor_sites(oidc_stack: RunningStack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[VendorSites]:
+    """The same stand-ins for ``oidc_stack``: its Kustomer Redirect URI and HappyFox Remote Login URL."""
+    with _serve_vendor_sites(oidc_stack, tmp_path_factory.mktemp("tls")) as sites:
+        yield sites
+
+
+@pytest.fixture(scope="session")
+def playwright() -> Iterator[Any]:
+    """One Playwright driver for the session (its sync API allows one at a time)."""
     from playwright.sync_api import sync_playwright
 
+    with sync_playwright() as driver:
+        yield driver
+
+
+@contextlib.contextmanager
+def _screenshot_on_failure(page: Any, request: pytest.FixtureRequest) -> Iterator[None]:
+    try:
+        yield
+    finally:
+        report = request.node.stash.get(_REPORT, {}).get("call")
+        if report is not None and report.failed:
+            SCREENSHOTS.mkdir(exist_ok=True)
+            shot = SCREENSHOTS / f"{re.sub(r'[^A-Za-z0-9_.-]+', '_', request.node.name)}.png"
+            page.screenshot(path=str(shot), full_page=True)
+            report.sections.append(("screenshot", f"{shot} (page was at {page.url.split('?')[0]})"))
+
+
+@pytest.fixture
+def browser(vendor_sites: VendorSites, playwright: Any, request: pytest.FixtureRequest) -> Iterator[Any]:
+    """A fresh Chromium profile and page; on failure, a screenshot of where the page ended up."""
     resolver = f"--host-resolver-rules={vendor_sites.resolver_rules}"
-    with tempfile.TemporaryDirectory(prefix="sso-bridge-chromium-") as profile, sync_playwright() as playwright:
+    with tempfile.TemporaryDirectory(prefix="sso-bridge-chromium-") as profile:
         context = playwright.chromium.launch_persistent_context(
             profile,
             executable_path=str(CHROMIUM),
@@ -112,15 +159,34 @@ def browser(vendor_sites: VendorSites, request: pytest.FixtureRequest) -> Iterat
         page = context.pages[0] if context.pages else context.new_page()
         page.set_default_timeout(15_000)
         try:
-            yield page
+            with _screenshot_on_failure(page, request):
+                yield page
         finally:
-            report = request.node.stash.get(_REPORT, {}).get("call")
-            if report is not None and report.failed:
-                SCREENSHOTS.mkdir(exist_ok=True)
-                shot = SCREENSHOTS / f"{re.sub(r'[^A-Za-z0-9_.-]+', '_', request.node.name)}.png"
-                page.screenshot(path=str(shot), full_page=True)
-                report.sections.append(("screenshot", f"{shot} (page was at {page.url.split('?')[0]})"))
             context.close()
+
+
+@pytest.fixture(scope="module")
+def oidc_chromium(oidc_vendor_sites: VendorSites, playwright: Any) -> Iterator[Any]:
+    """One Chromium for a module of OIDC tests; each test gets a context of its own (``oidc_browser``)."""
+    resolver = f"--host-resolver-rules={oidc_vendor_sites.resolver_rules}"
+    chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=[*CHROMIUM_ARGS, resolver])
+    try:
+        yield chromium
+    finally:
+        chromium.close()
+
+
+@pytest.fixture
+def oidc_browser(oidc_chromium: Any, request: pytest.FixtureRequest) -> Iterator[Any]:
+    """A page in a fresh context (no cookies: signed out of the bridge and the provider); screenshot on failure."""
+    context = oidc_chromium.new_context(ignore_https_errors=True)  # the stand-ins' certificate is self-signed
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    try:
+        with _screenshot_on_failure(page, request):
+            yield page
+    finally:
+        context.close()
 
 
 def make_link(stack: RunningStack, provider: str, email: str, **variables: str) -> str:

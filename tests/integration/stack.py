@@ -2,11 +2,15 @@
 
 The stack gets a clean environment (the unit tests' variables in this process point elsewhere) with the
 keys from tests.helpers, so tests verify what it signs with keys they know.
+
+Two stacks at most per session: ``local_stack`` signs signed-out users in at the demo platform (``OIDC=off``),
+``oidc_stack`` at the local OpenID provider (``OIDC=on``, with ``OIDC_LOGOUT``), on the port after the others.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -16,25 +20,45 @@ import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
+from html import unescape
+from http.cookies import SimpleCookie
 from pathlib import Path
 from typing import IO
+from urllib.parse import urljoin
 
 import pytest
 
 from local.template import functions
 from tests.helpers import LOGIN_TOKEN_KEY, ROOT, VENDOR_KEYS, WORKSPACE
+from tests.integration.client import Client, Response
 
-__all__ = ["STACK_ENV", "RunningStack", "free", "free_block", "local_stack", "start_stack"]
+__all__ = [
+    "OIDC_CLIENT_SECRET",
+    "STACK_ENV",
+    "CookieClient",
+    "ProviderTrip",
+    "RunningStack",
+    "free",
+    "free_block",
+    "local_stack",
+    "oidc_stack",
+    "provider_missing",
+    "sign_in_at_provider",
+    "start_stack",
+]
 
+OIDC_CLIENT_SECRET = "test-oidc-client-secret-0123456789abcdef0123"
 # Shell variables the stack reads; vendor keys for every vendor, also those not in the template yet.
 STACK_ENV = {
     "LOGIN_TOKEN_SECRET": LOGIN_TOKEN_KEY,
     **{f"{vendor.upper()}_JWT_SECRET": key for vendor, key in VENDOR_KEYS.items()},
     "CLICKFUNNELS_WORKSPACE_DOMAIN": WORKSPACE,
+    "OIDC_CLIENT_SECRET": OIDC_CLIENT_SECRET,
 }
 _PASSED_THROUGH = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "SYSTEMROOT")
 _START_TIMEOUT = 60.0
 _KEY = pytest.StashKey["RunningStack"]()
+_OIDC_KEY = pytest.StashKey["RunningStack"]()
 
 
 @dataclass
@@ -45,6 +69,15 @@ class RunningStack:
     process: subprocess.Popen[bytes]
     log: IO[bytes] = field(repr=False)
     state_file: Path = field(default=Path(), repr=False)  # LOCAL_STACK_FILE: how local commands find this stack
+    provider_port: int | None = None  # the local OpenID provider's (OIDC=on)
+
+    @property
+    def issuer(self) -> str:
+        assert self.provider_port is not None, "this stack runs without the local OpenID provider"
+        return f"http://localhost:{self.provider_port}"
+
+    def provider_url(self, path: str = "/") -> str:
+        return f"{self.issuer}{path}"
 
     def command_env(self, **extra: str) -> dict[str, str]:
         """A clean environment for a local command (make link, ops.audit, ...) aimed at this stack."""
@@ -100,14 +133,33 @@ def _answers(url: str) -> bool:
         return False
 
 
-def start_stack(extra_env: dict[str, str] | None = None, *, extra_ports: int = 0) -> RunningStack:
+def provider_missing() -> str | None:
+    """Why the local OpenID provider cannot run here (no Node.js, not installed), or None."""
+    from local.identity_provider import unavailable
+
+    return unavailable()
+
+
+def require_provider() -> None:
+    """Skip a test that needs the local OpenID provider where it cannot run; in CI (``CI`` set), fail instead:
+    `make test` installs it there, so its absence is a broken set-up, not a machine without Node.js."""
+    missing = provider_missing()
+    if missing and os.environ.get("CI"):
+        pytest.fail(f"no local OpenID provider in CI: {missing}")
+    if missing:
+        pytest.skip(f"no local OpenID provider: {missing}")
+
+
+def start_stack(extra_env: dict[str, str] | None = None, *, extra_ports: int = 0, oidc: bool = False) -> RunningStack:
     """Start the stack and wait until its index answers; stops it again if it never does.
 
     Vendor stand-ins are off unless ``extra_env`` turns them on (with ``extra_ports`` for them): tests look at
     the redirects to the vendors' real hosts, and browser tests map those hosts to their own stand-ins.
+    ``oidc``: with the local OpenID provider, on the port after the stand-ins'. Else OIDC is off, unless
+    ``extra_env`` names a provider of its own (``OIDC_ISSUER``, with ``OIDC_CLIENT_ID``).
     """
     url_functions = [spec for spec in functions() if spec.function_url]
-    port = free_block(1 + len(url_functions) + extra_ports)
+    port = free_block(1 + len(url_functions) + extra_ports + int(oidc))
     aws_port = free_block(1)
     state_dir = Path(tempfile.mkdtemp(prefix="sso-bridge-state-"))
     env = {name: os.environ[name] for name in _PASSED_THROUGH if name in os.environ}
@@ -119,6 +171,7 @@ def start_stack(extra_env: dict[str, str] | None = None, *, extra_ports: int = 0
         "PYTHONUNBUFFERED": "1",
         "VENDOR_STANDINS": "off",
         "LOCAL_STACK_FILE": str(state_dir / "local-stack.json"),
+        **({} if extra_env and "OIDC_ISSUER" in extra_env else {"OIDC": "on" if oidc else "off"}),
         **(extra_env or {}),
     }
     log = tempfile.NamedTemporaryFile(prefix="sso-bridge-stack-", suffix=".log", delete=False)  # noqa: SIM115
@@ -132,6 +185,7 @@ def start_stack(extra_env: dict[str, str] | None = None, *, extra_ports: int = 0
         process=process,
         log=log,
         state_file=Path(env["LOCAL_STACK_FILE"]),
+        provider_port=port + 1 + len(url_functions) + extra_ports if oidc else None,
     )
     deadline = time.monotonic() + _START_TIMEOUT
     while not _answers(stack.url("/")):
@@ -151,3 +205,77 @@ def local_stack(request: pytest.FixtureRequest) -> RunningStack:
         config.stash[_KEY] = stack
         config.add_cleanup(stack.stop)
     return config.stash[_KEY]
+
+
+@pytest.fixture(scope="session")
+def oidc_stack(request: pytest.FixtureRequest) -> RunningStack:
+    """One stack per session that signs users in at the local OpenID provider (skipped without Node.js).
+
+    ``OIDC_LOGOUT`` is on: ``/happyfox/logout`` ends the provider's session too.
+    """
+    require_provider()
+    config = request.config
+    if _OIDC_KEY not in config.stash:
+        stack = start_stack({"OIDC_LOGOUT": "true"}, oidc=True)
+        config.stash[_OIDC_KEY] = stack
+        config.add_cleanup(stack.stop)
+    return config.stash[_OIDC_KEY]
+
+
+# Signing in at the local OpenID provider over plain HTTP, as a browser would.
+
+
+class CookieClient(Client):
+    """``Client`` with a cookie jar, for the provider's round trip: its session cookies and the bridge's state
+    cookie. One jar for every port on localhost, as browsers keep them (cookies ignore ports). It also sends the
+    bridge's ``Secure`` cookie over http://localhost, as Chromium does and Python's cookie jars do not."""
+
+    def __init__(self) -> None:
+        self.jar: dict[str, str] = {}
+
+    def request(
+        self, method: str, url: str, *, body: bytes | None = None, headers: dict[str, str] | None = None
+    ) -> Response:
+        headers = dict(headers or {})
+        if self.jar:
+            headers["Cookie"] = "; ".join(f"{name}={value}" for name, value in self.jar.items())
+        response = super().request(method, url, body=body, headers=headers)
+        for raw in response.headers.get_all("Set-Cookie") or []:
+            cookie: SimpleCookie = SimpleCookie()
+            cookie.load(raw)
+            for name, morsel in cookie.items():
+                if morsel["max-age"] == "0" or "1970" in morsel["expires"]:
+                    self.jar.pop(name, None)
+                else:
+                    self.jar[name] = morsel.value
+        return response
+
+
+@dataclass(frozen=True)
+class ProviderTrip:
+    login_redirect: Response  # the bridge sending the signed-out user to the provider
+    callback_url: str  # where the provider sent them back: the bridge's /oidc/callback?code=...&state=...&iss=...
+    final: Response  # the bridge's answer to the callback
+
+
+def sign_in_at_provider(client: CookieClient, stack: RunningStack, link: str, *, login: str) -> ProviderTrip:
+    """Follow ``link`` signed out: to the provider, its login page (any password), and back to the callback."""
+    login_redirect = client.get(link)
+    assert login_redirect.status in (302, 303), login_redirect.text
+    assert login_redirect.location.startswith(f"{stack.issuer}/auth?"), login_redirect.location
+    response = client.get(login_redirect.location)
+    while response.status in (302, 303) and response.location.startswith(("/", stack.issuer)):
+        url = urljoin(stack.issuer, response.location)
+        if "/interaction/" not in url:
+            response = client.get(url)
+            continue
+        page = client.get(url)
+        assert page.status == 200, page.text
+        found = re.search(r'<form[^>]* action="([^"]+)"', page.text)
+        assert found, page.text
+        action = urljoin(url, unescape(found.group(1)))
+        response = client.post_form(action, {"prompt": "login", "login": login, "password": "any password"})
+    callback_url = response.location
+    assert response.status == 303, response.text
+    final = client.get(callback_url)
+    return ProviderTrip(login_redirect, callback_url, final)

@@ -1,7 +1,9 @@
-"""The README's local tour with vendor stand-ins on: every vendor ends on "Signed in as ...", offline.
+"""The README's local tour, as `make run` starts it: every vendor ends on "Signed in as ...", offline.
 
-One stack for the module (``VENDOR_STANDINS=on``), stopped by the last test with SIGTERM, as `make run` is
-stopped; the port checks start stacks that must refuse to start.
+One stack for the module as `make run` has it by default: vendor stand-ins on, and signed-out users sent to the
+local OpenID provider (``OIDC=on``), where the tour's users log in; the demo platform still mints login tokens
+beside it. Stopped by the last test with SIGTERM, as `make run` is stopped; the port checks start stacks that
+must refuse to start.
 """
 
 from __future__ import annotations
@@ -16,16 +18,30 @@ import sys
 from collections.abc import Iterator
 from html import unescape
 from pathlib import Path
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import quote, urljoin, urlsplit
 
 import pytest
 
 from local.demo_platform import LOGIN_PATH
+from local.identity_provider import ACCOUNTS, CALLBACK_PATH
 from tests.helpers import ROOT, WORKSPACE
 from tests.integration.client import Client, Response
-from tests.integration.stack import STACK_ENV, RunningStack, free, free_block, start_stack
+from tests.integration.stack import (
+    OIDC_CLIENT_SECRET,
+    STACK_ENV,
+    CookieClient,
+    RunningStack,
+    free,
+    free_block,
+    provider_missing,
+    require_provider,
+    sign_in_at_provider,
+    start_stack,
+)
 
-EMAIL = "jane.doe+vip@example.com"
+JANE, MALLORY = ACCOUNTS
+EMAIL = JANE.email
+PLATFORM_EMAIL = "jane.doe+vip@example.com"  # whoever the demo platform is told
 # In port order after the function URLs: ClickFunnels, Kustomer's default portal, the demo brand's, HappyFox.
 STANDIN_HOSTS = (WORKSPACE, "yourcompany.kustomer.help", "acme.kustomer.help", "yourcompany.happyfox.com")
 LOCAL_HOSTS = ("localhost", "127.0.0.1")
@@ -35,9 +51,16 @@ LOG_LINE = re.compile(r"^\d\d:\d\d:\d\d [A-Z]+ /\S* \d{3}( [a-z_]+)*( {2}\([^()]
 
 @pytest.fixture(scope="module")
 def tour_stack() -> Iterator[RunningStack]:
-    stack = start_stack({"VENDOR_STANDINS": "on"}, extra_ports=len(STANDIN_HOSTS))
+    require_provider()
+    stack = start_stack({"VENDOR_STANDINS": "on"}, extra_ports=len(STANDIN_HOSTS), oidc=True)
     yield stack
     stack.stop()
+
+
+@pytest.fixture
+def browser() -> CookieClient:
+    """Signed out everywhere: no cookie for the bridge or the provider."""
+    return CookieClient()
 
 
 def standin_url(stack: RunningStack, host: str, path: str = "/") -> str:
@@ -69,9 +92,9 @@ def log_in_link(page: Response) -> str:
     return unescape(found.group(1))
 
 
-def sign_in_and_land(client: Client, link: str) -> Response:
-    """Follow ``link`` signed out: demo sign-in, back to the bridge, then on to where the bridge sends us."""
-    trip = client.sign_in(link, email=EMAIL, name="Jane Doe")
+def sign_in_and_land(client: CookieClient, stack: RunningStack, link: str, *, login: str = JANE.login) -> Response:
+    """Follow ``link`` signed out: the provider's login page, back through the bridge, then where it sends us."""
+    trip = sign_in_at_provider(client, stack, link, login=login)
     assert trip.final.status == 302, trip.final.text
     landing, trail = follow(client, trip.final.location)
     assert urlsplit(trail[-1]).hostname in LOCAL_HOSTS, f"the bridge sent us off the stack: {trail}"
@@ -81,8 +104,10 @@ def sign_in_and_land(client: Client, link: str) -> Response:
 # The tour, one vendor at a time.
 
 
-def test_clickfunnels_link_ends_signed_in_at_the_customer_center(client: Client, tour_stack: RunningStack) -> None:
-    landing = sign_in_and_land(client, tour_stack.url("/clickfunnels/sso"))
+def test_clickfunnels_link_ends_signed_in_at_the_customer_center(
+    browser: CookieClient, tour_stack: RunningStack
+) -> None:
+    landing = sign_in_and_land(browser, tour_stack, tour_stack.url("/clickfunnels/sso"))
     assert landing.status == 200
     assert h1(landing) == f"Signed in as {EMAIL}"
     assert WORKSPACE in landing.text
@@ -93,14 +118,14 @@ def test_clickfunnels_link_ends_signed_in_at_the_customer_center(client: Client,
     [("yourcompany.kustomer.help", "/kustomer/login"), ("acme.kustomer.help", "/kustomer/brands/acme/login")],
 )
 def test_kustomer_portal_log_in_ends_signed_in_at_the_portal(
-    client: Client, tour_stack: RunningStack, host: str, expected_path: str
+    browser: CookieClient, tour_stack: RunningStack, host: str, expected_path: str
 ) -> None:
-    portal = client.get(standin_url(tour_stack, host, "/login"))
+    portal = browser.get(standin_url(tour_stack, host, "/login"))
     assert portal.status == 200
     link = log_in_link(portal)
     assert link.startswith(tour_stack.url(f"{expected_path}?"))  # the brand's Redirect URI on the stack
 
-    landing = sign_in_and_land(client, link)
+    landing = sign_in_and_land(browser, tour_stack, link)
 
     assert landing.status == 200
     assert h1(landing) == f"Signed in as {EMAIL}"
@@ -108,30 +133,65 @@ def test_kustomer_portal_log_in_ends_signed_in_at_the_portal(
 
 
 def test_kustomer_link_without_redirect_uri_lands_in_the_default_portal(
-    client: Client, tour_stack: RunningStack
+    browser: CookieClient, tour_stack: RunningStack
 ) -> None:
-    landing = sign_in_and_land(client, tour_stack.url("/kustomer/login"))
+    landing = sign_in_and_land(browser, tour_stack, tour_stack.url("/kustomer/login"))
     assert landing.status == 200
     assert h1(landing) == f"Signed in as {EMAIL}"
     assert "yourcompany.kustomer.help" in landing.text
 
 
-def test_happyfox_log_in_ends_signed_in_at_the_support_centre(client: Client, tour_stack: RunningStack) -> None:
-    home = client.get(standin_url(tour_stack, "yourcompany.happyfox.com"))
+def test_happyfox_log_in_ends_signed_in_at_the_support_centre(browser: CookieClient, tour_stack: RunningStack) -> None:
+    home = browser.get(standin_url(tour_stack, "yourcompany.happyfox.com"))
     assert home.status == 200
     link = log_in_link(home)
     assert link == tour_stack.url("/happyfox/login")
 
-    landing = sign_in_and_land(client, link)
+    landing = sign_in_and_land(browser, tour_stack, link)
 
+    assert landing.status == 200
+    assert h1(landing) == f"Signed in as {EMAIL}"
+    assert f"Name: <strong>{JANE.name}</strong>" in landing.text
+
+
+def test_function_url_link_ends_at_the_stand_in_too(browser: CookieClient, tour_stack: RunningStack) -> None:
+    trip = sign_in_at_provider(browser, tour_stack, tour_stack.function_url("clickfunnels"), login=JANE.login)
+    # The provider sends the user back to the function URL they started on
+    assert trip.callback_url.startswith(tour_stack.function_url("clickfunnels", f"{CALLBACK_PATH}?"))
+    landing, _ = follow(browser, trip.final.location)
     assert landing.status == 200
     assert h1(landing) == f"Signed in as {EMAIL}"
 
 
-def test_function_url_link_ends_at_the_stand_in_too(client: Client, tour_stack: RunningStack) -> None:
-    landing = sign_in_and_land(client, tour_stack.function_url("clickfunnels"))
-    assert landing.status == 200
-    assert h1(landing) == f"Signed in as {EMAIL}"
+def test_any_other_login_is_that_email_and_verified(browser: CookieClient, tour_stack: RunningStack) -> None:
+    landing = sign_in_and_land(browser, tour_stack, tour_stack.url("/clickfunnels/sso"), login="Sam")
+    assert h1(landing) == "Signed in as sam@example.com"
+
+
+def test_the_unverified_user_is_refused_with_a_way_to_try_again(
+    browser: CookieClient, tour_stack: RunningStack
+) -> None:
+    link = tour_stack.url("/clickfunnels/sso")
+    trip = sign_in_at_provider(browser, tour_stack, link, login=MALLORY.login)
+    assert trip.final.status == 403
+    assert h1(trip.final) == "This account cannot be used here"
+    assert f'<a href="{link}">Try again</a>' in trip.final.text
+    assert "Location" not in trip.final.headers
+    assert MALLORY.email not in trip.final.text
+
+
+def test_the_demo_platform_still_mints_login_tokens_beside_the_provider(
+    client: Client, tour_stack: RunningStack
+) -> None:
+    # A platform that signs login tokens keeps working when the provider signs users in
+    link = tour_stack.url("/clickfunnels/sso")
+    minted = client.post_form(
+        tour_stack.url(f"{LOGIN_PATH}?return_to={quote(link, safe='')}"), {"email": PLATFORM_EMAIL}
+    )
+    assert minted.status == 302
+    assert minted.location.startswith(f"{link}?login_token=")
+    landing, _ = follow(client, minted.location)
+    assert h1(landing) == f"Signed in as {PLATFORM_EMAIL}"
 
 
 # Every link shown works.
@@ -150,8 +210,8 @@ def banner_urls(stack: RunningStack) -> list[str]:
     return [url for url in re.findall(r"https?://[^\s()]+", banner) if url != aws]
 
 
-def test_every_link_on_the_index_and_in_the_banner_works(client: Client, tour_stack: RunningStack) -> None:
-    links = index_links(client, tour_stack)
+def test_every_link_on_the_index_and_in_the_banner_works(browser: CookieClient, tour_stack: RunningStack) -> None:
+    links = index_links(browser, tour_stack)
     shown = banner_urls(tour_stack)
     # Everything the tour needs is shown, stand-ins included, and nothing on a made-up path
     for url in (
@@ -163,6 +223,7 @@ def test_every_link_on_the_index_and_in_the_banner_works(client: Client, tour_st
         standin_url(tour_stack, "yourcompany.kustomer.help", "/login"),
         standin_url(tour_stack, "acme.kustomer.help", "/login"),
         standin_url(tour_stack, "yourcompany.happyfox.com"),
+        tour_stack.provider_url("/.well-known/openid-configuration"),
     ):
         assert url in links
         assert url in shown
@@ -171,7 +232,7 @@ def test_every_link_on_the_index_and_in_the_banner_works(client: Client, tour_st
     broken = {}
     for url in dict.fromkeys(links + shown):
         assert urlsplit(url).hostname in LOCAL_HOSTS, f"a link off the local stack: {url}"
-        response, trail = follow(client, url)
+        response, trail = follow(browser, url)  # sign-in links end on the provider's login page
         if response.status >= 400:
             broken[url] = (response.status, trail)
     assert not broken
@@ -185,7 +246,47 @@ def test_the_index_says_vendor_hosts_are_served_locally(client: Client, tour_sta
     assert "vendor hosts are served locally" in tour_stack.output()
 
 
+def test_the_banner_and_index_show_the_provider_and_who_to_log_in_as(client: Client, tour_stack: RunningStack) -> None:
+    output = tour_stack.output()
+    banner = output[output.index("sso-bridge local stack") : output.index("Ctrl-C to stop")]
+    index = unescape(client.get(tour_stack.url("/")).text)
+    for shown in (banner, index):
+        assert tour_stack.issuer in shown
+        assert f"log in as {JANE.login}" in shown
+        assert f"log in as {MALLORY.login}" in shown
+        assert "OIDC=off" in shown
+    lines = banner.splitlines()
+    [jane] = [line for line in lines if f"log in as {JANE.login} " in line]
+    [mallory] = [line for line in lines if f"log in as {MALLORY.login} " in line]
+    assert JANE.email in jane
+    assert "signed in" in jane
+    assert MALLORY.email in mallory
+    assert "NOT verified: refused with a 403" in mallory
+    # and the provider's own login page says so too
+    login_page = sign_in_page(tour_stack)
+    assert f"<strong>{JANE.login}</strong> ({JANE.email}, verified)" in login_page
+    assert f"<strong>{MALLORY.login}</strong> ({MALLORY.email}, not verified)" in login_page
+    # and the demo platform is still there for login tokens
+    assert f"Login tokens work beside it: {tour_stack.url(LOGIN_PATH)}" in banner
+
+
+def sign_in_page(stack: RunningStack) -> str:
+    """The provider's login page, reached as a signed-out user reaches it."""
+    browser = CookieClient()
+    response, trail = follow(browser, stack.url("/clickfunnels/sso"))
+    assert response.status == 200
+    assert "/interaction/" in trail[-1]
+    return response.text
+
+
 # Ports.
+
+
+def listening(port: int) -> bool:
+    """Whether anything accepts connections on ``port`` (a port in TIME_WAIT is not bindable, yet free)."""
+    with socket.socket() as probe:
+        probe.settimeout(1)
+        return probe.connect_ex(("127.0.0.1", port)) == 0
 
 
 def held_port() -> socket.socket:
@@ -252,9 +353,11 @@ def test_a_port_another_program_holds_names_the_setting_to_change(tmp_path: Path
 )
 def test_a_stop_during_start_up_is_quiet(tmp_path: Path, signum: int, after: float) -> None:
     passed = {name: os.environ[name] for name in ("PATH", "HOME", "LANG", "TMPDIR") if name in os.environ}
-    base = free_block(5)  # the API, 3 function URLs, moto: the stack may get as far as listening
-    env = {**passed, **STACK_ENV, "VENDOR_STANDINS": "off", "PYTHONUNBUFFERED": "1"}
-    env |= {"PORT": str(base), "LOCAL_AWS_PORT": str(base + 4), "LOCAL_STACK_FILE": str(tmp_path / "state.json")}
+    # The API, 3 function URLs, the OpenID provider (when Node.js is here), moto: it may get as far as listening
+    oidc = "off" if provider_missing() else "on"
+    base = free_block(6)
+    env = {**passed, **STACK_ENV, "VENDOR_STANDINS": "off", "PYTHONUNBUFFERED": "1", "OIDC": oidc}
+    env |= {"PORT": str(base), "LOCAL_AWS_PORT": str(base + 5), "LOCAL_STACK_FILE": str(tmp_path / "state.json")}
     process = subprocess.Popen(
         [sys.executable, "-m", "local.stack"], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
     )
@@ -273,15 +376,21 @@ def test_a_stop_during_start_up_is_quiet(tmp_path: Path, signum: int, after: flo
     assert process.returncode == 0, text
     assert text.rstrip().endswith("stopped")
     assert not (tmp_path / "state.json").exists()
+    assert not any(listening(port) for port in range(base, base + 6)), "something the stack started still listens"
 
 
 # Last: it stops the module's stack.
 
 
-def test_sigterm_stops_quietly_and_removes_the_state_file(client: Client, tour_stack: RunningStack) -> None:
-    # Given a stack that served a few requests, tokens in their queries
+def test_sigterm_stops_quietly_and_removes_the_state_file(
+    client: Client, browser: CookieClient, tour_stack: RunningStack
+) -> None:
+    # Given a stack that served a few requests, tokens and codes in their queries
     client.get(tour_stack.url("/clickfunnels/sso?login_token=nonsense"))
-    sign_in_and_land(client, tour_stack.url("/clickfunnels/sso"))
+    sign_in_and_land(browser, tour_stack, tour_stack.url("/clickfunnels/sso"))
+    link = tour_stack.url("/happyfox/login")
+    minted = client.post_form(tour_stack.url(f"{LOGIN_PATH}?return_to={quote(link, safe='')}"), {"email": EMAIL})
+    follow(client, minted.location)
     state = json.loads(tour_stack.state_file.read_text())
     assert state["pid"] == tour_stack.process.pid
     assert state["api_url"] == tour_stack.url("").rstrip("/")
@@ -292,11 +401,13 @@ def test_sigterm_stops_quietly_and_removes_the_state_file(client: Client, tour_s
     tour_stack.process.send_signal(signal.SIGTERM)
     assert tour_stack.process.wait(timeout=10) == 0
 
-    # Then it says so, leaves no traceback and no state file behind
+    # Then it says so, leaves no traceback, no state file and no OpenID provider behind
     output = tour_stack.output()
     assert output.rstrip().endswith("stopped")
     assert "Traceback" not in output
     assert not tour_stack.state_file.exists()
+    assert tour_stack.provider_port is not None
+    assert not listening(tour_stack.provider_port)
     # and logged one readable line per request, never a query string (tokens), never the handlers' JSON
     requests = output[output.index("Ctrl-C to stop") :].splitlines()[1:-1]
     assert requests
@@ -305,6 +416,9 @@ def test_sigterm_stops_quietly_and_removes_the_state_file(client: Client, tour_s
     assert "?" not in "".join(requests)
     assert "login_token=" not in output
     assert "token=" not in output
+    assert "code=" not in output
+    assert OIDC_CLIENT_SECRET not in output
+    assert "oidc-provider WARNING" not in output  # its notices are expected locally, and kept quiet
     assert '"level"' not in output
     assert '"_aws"' not in output
     lines = [line[9:] for line in requests]
@@ -313,3 +427,14 @@ def test_sigterm_stops_quietly_and_removes_the_state_file(client: Client, tour_s
     assert "POST /_platform/login 302 demo_platform signed_in" in lines
     assert "GET /clickfunnels/sso 302 issued" in lines
     assert f"GET /sso 200 signed_in  (stand-in for {WORKSPACE})" in lines
+    # the provider's requests among them, its interaction ids left out
+    for line in (
+        "GET /auth 303 authorization  (OpenID provider)",
+        "GET /interaction/:id 200 interaction  (OpenID provider)",
+        "POST /interaction/:id 303 submit  (OpenID provider)",
+        "POST /token 200 token  (OpenID provider)",
+        "GET /me 200 userinfo  (OpenID provider)",
+        "GET /oidc/callback 302 oidc_signed_in",
+        "GET /happyfox/login 302 issued",
+    ):
+        assert line in lines

@@ -155,7 +155,8 @@ def test_a_brand_whose_key_the_stack_does_not_know_has_no_stand_in() -> None:
 def test_vendor_standins_off_plans_none() -> None:
     stack = plan(VENDOR_STANDINS="off")
     assert stack.standins == []
-    assert [use.port for use in stack.ports] == [3000, 3001, 3002, 3003, 4566]
+    assert [use.port for use in stack.ports] == [3000, 3001, 3002, 3003, 3004, 4566]  # 3004: the OpenID provider
+    assert [use.port for use in plan(VENDOR_STANDINS="off", OIDC="off").ports] == [3000, 3001, 3002, 3003, 4566]
 
 
 # Ports.
@@ -166,7 +167,7 @@ def test_moto_among_the_function_url_ports_names_both_settings() -> None:
         plan(PORT="3000", LOCAL_AWS_PORT="3002")
     assert str(raised.value) == (
         "LOCAL_AWS_PORT=3002 collides with PORT=3000: port 3002 is the kustomer function URL (PORT+2), and the "
-        "stack takes ports 3000-3007 from PORT. Set LOCAL_AWS_PORT outside 3000-3007, or move PORT."
+        "stack takes ports 3000-3008 from PORT. Set LOCAL_AWS_PORT outside 3000-3008, or move PORT."
     )
 
 
@@ -227,3 +228,106 @@ def test_defaults() -> None:
     assert config.standins
     assert config.log_format == "line"
     assert config.platform_login_url is None
+
+
+# Sign-in: the local OpenID provider, another provider, or the demo platform.
+
+
+def oidc_settings(stack: StackPlan) -> list[dict[str, str]]:
+    """Every function's OIDC variables, as the handlers see them."""
+    return [{name: value for name, value in env.items() if name.startswith("OIDC_")} for env in stack.effective]
+
+
+def test_by_default_signed_out_users_go_to_the_local_provider_after_the_stand_ins() -> None:
+    stack = plan()
+    assert stack.config.oidc == "auto"
+    assert stack.provider is not None
+    assert stack.provider_use == PortUse(3008, "the local OpenID provider", "PORT", 8)
+    assert stack.oidc_issuer == stack.provider.issuer == "http://localhost:3008"
+    secret_item = stack.oidc_client_secret
+    assert secret_item is not None
+    assert (secret_item.name, secret_item.seed_var, secret_item.generated) == (
+        "sso-bridge/oidc-client",
+        "OIDC_CLIENT_SECRET",
+        True,
+    )
+    for env in oidc_settings(stack):
+        assert env["OIDC_ISSUER"] == "http://localhost:3008"
+        assert env["OIDC_CLIENT_ID"] == "sso-bridge-local" == stack.provider.client_id
+        assert env["OIDC_CLIENT_SECRET_ID"] == "sso-bridge/oidc-client"
+    # The bridge's callback on the HTTP API and on every function URL, as a browser may name them
+    hosts = ("localhost", "127.0.0.1")
+    assert stack.provider.redirect_uris == tuple(
+        f"http://{host}:{port}/oidc/callback" for port in (3000, 3001, 3002, 3003) for host in hosts
+    )
+    assert stack.provider.post_logout_redirect_uris == ("http://localhost:3000/", "http://127.0.0.1:3000/")
+
+
+def test_the_shell_sets_the_local_clients_secret_and_id() -> None:
+    stack = plan(OIDC_CLIENT_SECRET="from-the-shell-0123456789", OIDC_CLIENT_ID="my-bridge")
+    assert stack.provider is not None
+    assert stack.provider.client_id == "my-bridge"
+    secret_item = stack.oidc_client_secret
+    assert secret_item is not None
+    assert (secret_item.value, secret_item.generated) == ("from-the-shell-0123456789", False)
+    assert {env["OIDC_CLIENT_ID"] for env in oidc_settings(stack)} == {"my-bridge"}
+
+
+def test_a_platform_logout_url_is_registered_for_the_providers_logout() -> None:
+    stack = plan(PLATFORM_LOGOUT_URL="http://localhost:3000/signed-out")
+    assert stack.provider is not None
+    assert "http://localhost:3000/signed-out" in stack.provider.post_logout_redirect_uris
+
+
+@pytest.mark.parametrize("switch", ["off", "0", "false", "no", "OFF"])
+def test_oidc_off_signs_in_at_the_demo_platform_with_no_oidc_settings(switch: str) -> None:
+    stack = plan(OIDC=switch)
+    assert (stack.config.oidc, stack.provider, stack.oidc_issuer, stack.oidc_client_secret) == ("off", None, None, None)
+    assert all(not env.get("OIDC_ISSUER") for env in stack.effective)
+    assert "the local OpenID provider" not in [use.what for use in stack.ports]
+
+
+def test_your_own_platform_means_no_provider_unless_asked_for() -> None:
+    assert plan(PLATFORM_LOGIN_URL="https://platform.example.com/login").provider is None
+    both = plan(PLATFORM_LOGIN_URL="https://platform.example.com/login", OIDC="on")
+    assert both.config.oidc == "local"
+    assert both.provider is not None
+    assert environment(both, "PLATFORM_LOGIN_URL")["PLATFORM_LOGIN_URL"] == "https://platform.example.com/login"
+
+
+def test_a_provider_of_your_own_is_used_as_it_is() -> None:
+    stack = plan(
+        OIDC_ISSUER="https://login.example.com/realms/acme",
+        OIDC_CLIENT_ID="sso-bridge",
+        OIDC_CLIENT_SECRET="the-real-client-secret",
+    )
+    assert stack.config.oidc == "external"
+    assert stack.provider is None
+    assert "the local OpenID provider" not in [use.what for use in stack.ports]
+    assert stack.oidc_issuer == "https://login.example.com/realms/acme"
+    for env in oidc_settings(stack):
+        assert env["OIDC_ISSUER"] == "https://login.example.com/realms/acme"
+        assert env["OIDC_CLIENT_ID"] == "sso-bridge"
+        assert env["OIDC_CLIENT_SECRET_ID"] == "sso-bridge/oidc-client"
+    assert secret(stack, "sso-bridge/oidc-client") == "the-real-client-secret"
+
+
+@pytest.mark.parametrize(
+    ("shell", "message"),
+    [
+        ({"OIDC": "maybe"}, "OIDC must be on or off, got 'maybe'"),
+        (
+            {"OIDC": "off", "OIDC_ISSUER": "https://login.example.com", "OIDC_CLIENT_SECRET": "x"},
+            "OIDC=off and OIDC_ISSUER are both set: unset one of them",
+        ),
+        (
+            {"OIDC_ISSUER": "https://login.example.com"},
+            "OIDC_ISSUER is set: set OIDC_CLIENT_SECRET to the bridge's client secret at that provider "
+            "(and OIDC_CLIENT_ID to its client id)",
+        ),
+    ],
+)
+def test_contradictory_or_incomplete_oidc_settings_are_named(shell: dict[str, str], message: str) -> None:
+    with pytest.raises(StartError) as raised:
+        Config.from_env(shell)
+    assert str(raised.value) == message
