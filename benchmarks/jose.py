@@ -12,8 +12,9 @@ run time):
 
 Measured: cold (import, the key from the provider's JWK, the first verification of a token: median of ``runs``
 processes), warm (one verification with the key made once: median of ``rounds`` rounds; and joserfc importing the
-key on every call, as sso_bridge.id_token does), and ``import jwt`` with and without cryptography importable (PyJWT
-imports it at its own import whenever it can: the reason the OIDC layer keeps it off ``sys.path``).
+key on every call, which sso_bridge.id_token avoids by keeping parsed keys), and ``import jwt`` with and without
+cryptography importable (PyJWT imports it at its own import whenever it can: the reason the OIDC layer keeps it off
+``sys.path``).
 """
 
 from __future__ import annotations

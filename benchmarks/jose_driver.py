@@ -6,7 +6,7 @@ Standard library only at import; the library under test is imported after the cl
 
 - ``cold``: import the library, make the provider's key from its JWK, verify one RS256 token;
 - ``warm``: the same once, then ``rounds`` rounds of ``calls`` verifications (the key made once, or, for
-  ``joserfc-import``, imported from the JWK on every call as sso_bridge.id_token does);
+  ``joserfc-import``, imported from the JWK on every call, which sso_bridge.id_token avoids);
 - ``import-jwt``: ``import jwt`` alone (the caller decides whether cryptography is importable).
 """
 

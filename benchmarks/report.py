@@ -125,7 +125,7 @@ def jose_table(jose: dict[str, Any]) -> list[str]:
             f"{row['modules']:7d} {row['rss_mb']:6.1f}"
         )
     lines.append(
-        f"joserfc with the key imported from the JWK on every call (as sso_bridge.id_token): "
+        f"joserfc parsing the JWK on every call (why sso_bridge.id_token keeps parsed keys): "
         f"{jose['joserfc_import_key_each_call_us']:.0f} µs"
     )
     without, with_ = jose["import_jwt"]["without"], jose["import_jwt"]["with"]
