@@ -77,7 +77,6 @@ def test_layer_ships_no_second_botocore_or_cryptography(built: Path) -> None:
     assert not shipped & {"botocore", "boto3", "cryptography"}
 
 
-@pytest.mark.parametrize("spec", functions(), ids=lambda spec: spec.logical_id)
 def test_every_module_in_the_signing_layer_has_unchecked_bytecode(built: Path) -> None:
     """/opt is read-only in Lambda: a .pyc that is missing or checked against its source's mtime (pip's own) is
     recompiled on every cold start, in memory. Each module, ours and the packages', is compiled once, at build."""
@@ -88,6 +87,7 @@ def test_every_module_in_the_signing_layer_has_unchecked_bytecode(built: Path) -
     assert {name for name, flag in flags.items() if flag != 0b01} == set()
 
 
+@pytest.mark.parametrize("spec", functions(), ids=lambda spec: spec.logical_id)
 def test_function_imports_and_answers_as_in_lambda(built: Path, runtime: Path, spec: object) -> None:
     logical_id = spec.logical_id  # type: ignore[attr-defined]
     function_dir = built / logical_id
