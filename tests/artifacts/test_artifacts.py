@@ -154,17 +154,15 @@ def test_oidc_layer_ships_arm64_cryptography_and_joserfc_outside_the_path(built:
     assert {int.from_bytes(pyc.read_bytes()[4:8], "little") for pyc in pycs} == {0b01}
 
 
-@pytest.fixture(scope="session")
-def host_oidc_packages(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The OIDC layer built by its own Makefile for this machine's CPU (once per session): the same layout."""
-    artifacts = tmp_path_factory.mktemp("oidc-layer-host")
+def _build_oidc_layer(*, artifacts_dir: str, platform_tag: str) -> subprocess.CompletedProcess[str]:
+    """The OIDC layer's own Makefile, as sam build runs it; its python3.13 is this venv's."""
     env = {
         **os.environ,
-        "ARTIFACTS_DIR": str(artifacts),
-        "OIDC_PLATFORM": f"manylinux2014_{platform.machine()}",
-        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",  # its python3.13
+        "ARTIFACTS_DIR": artifacts_dir,
+        "OIDC_PLATFORM": platform_tag,
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
     }
-    result = subprocess.run(
+    return subprocess.run(
         ["make", "--no-print-directory", "-C", str(OIDC_SOURCE), "build-OidcLayer"],
         capture_output=True,
         text=True,
@@ -172,6 +170,13 @@ def host_oidc_packages(tmp_path_factory: pytest.TempPathFactory) -> Path:
         timeout=600,
         check=False,
     )
+
+
+@pytest.fixture(scope="session")
+def host_oidc_packages(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The OIDC layer built by its own Makefile for this machine's CPU (once per session): the same layout."""
+    artifacts = tmp_path_factory.mktemp("oidc-layer-host")
+    result = _build_oidc_layer(artifacts_dir=str(artifacts), platform_tag=f"manylinux2014_{platform.machine()}")
     assert result.returncode == 0, result.stderr[-3000:]
     return artifacts / "oidc-packages"
 
@@ -286,20 +291,7 @@ def test_the_makefile_passes_platform_and_folder_to_pip_as_data(tmp_path: Path) 
     """Hostile OIDC_PLATFORM and ARTIFACTS_DIR values reach pip as arguments: neither make nor the shell runs them."""
     marker = tmp_path / "ran"
     hostile = f"$(shell touch {marker}-make)`touch {marker}-backtick`$$(touch {marker}-dollar)"
-    env = {
-        **os.environ,
-        "ARTIFACTS_DIR": str(tmp_path / f"out{hostile}"),
-        "OIDC_PLATFORM": hostile,
-        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
-    }
-    result = subprocess.run(
-        ["make", "--no-print-directory", "-C", str(OIDC_SOURCE), "build-OidcLayer"],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=300,
-        check=False,
-    )
+    result = _build_oidc_layer(artifacts_dir=str(tmp_path / f"out{hostile}"), platform_tag=hostile)
     assert result.returncode != 0  # pip finds no wheel for that platform
     assert "No matching distribution" in result.stderr
     assert not list(tmp_path.glob("ran*"))

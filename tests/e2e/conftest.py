@@ -189,6 +189,15 @@ def oidc_browser(oidc_chromium: Any, request: pytest.FixtureRequest) -> Iterator
         context.close()
 
 
+def start_page(stack: RunningStack, vendor: str) -> str:
+    """Where a signed-out user starts: a platform link, or for Kustomer and HappyFox the portal's own Log in."""
+    return {
+        "clickfunnels": stack.url("/clickfunnels/sso"),
+        "kustomer": f"https://{KUSTOMER_HOST}/login",
+        "happyfox": f"https://{HAPPYFOX_HOST}/",
+    }[vendor]
+
+
 def make_link(stack: RunningStack, provider: str, email: str, **variables: str) -> str:
     """What an operator gets from `make link ... LOCAL=1` for this stack: one URL."""
     argv = ["make", "-s", "--no-print-directory", "link", "LOCAL=1", f"PROVIDER={provider}", f"EMAIL={email}"]

@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from local.demo_platform import LOGIN_PATH
-from tests.e2e.conftest import HAPPYFOX_HOST, KUSTOMER_HOST, make_link
+from tests.e2e.conftest import HAPPYFOX_HOST, KUSTOMER_HOST, make_link, start_page
 from tests.helpers import WORKSPACE
 from tests.integration.stack import RunningStack
 
@@ -36,15 +36,6 @@ def assert_signed_in(page: Any, vendor: str, email: str) -> None:
     url = urlsplit(page.url)
     assert (url.scheme, url.hostname) == ("https", VENDOR_HOSTS[vendor])
     assert page.locator("h1").inner_text() == f"Signed in as {email}"
-
-
-def start_page(stack: RunningStack, vendor: str) -> str:
-    """Where a signed-out user starts: a platform link, or for Kustomer the portal's own Log in."""
-    return {
-        "clickfunnels": stack.url("/clickfunnels/sso"),
-        "kustomer": f"https://{KUSTOMER_HOST}/login",
-        "happyfox": f"https://{HAPPYFOX_HOST}/",
-    }[vendor]
 
 
 @pytest.mark.parametrize("vendor", sorted(VENDOR_HOSTS))

@@ -17,7 +17,7 @@ import jwt
 import pytest
 
 from local.identity_provider import ACCOUNTS, CALLBACK_PATH
-from tests.e2e.conftest import HAPPYFOX_HOST, KUSTOMER_HOST, make_link
+from tests.e2e.conftest import HAPPYFOX_HOST, KUSTOMER_HOST, make_link, start_page
 from tests.helpers import VENDOR_KEYS, WORKSPACE
 from tests.integration.stack import RunningStack
 
@@ -32,15 +32,6 @@ REQUIRED = {
     "kustomer": ["email", "iat"],
     "happyfox": ["iat", "jti", "name", "email"],
 }
-
-
-def start_page(stack: RunningStack, vendor: str) -> str:
-    """Where a signed-out user starts: a platform link, or for Kustomer and HappyFox the portal's Log in."""
-    return {
-        "clickfunnels": stack.url("/clickfunnels/sso"),
-        "kustomer": f"https://{KUSTOMER_HOST}/login",
-        "happyfox": f"https://{HAPPYFOX_HOST}/",
-    }[vendor]
 
 
 def navigations(page: Any) -> list[str]:

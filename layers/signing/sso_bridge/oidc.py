@@ -112,6 +112,8 @@ class OidcSignIn:
         verifier = signer.code_verifier(state.sid)
         parameters = {
             "response_type": "code",
+            # Read with the secret even when the settings name the client: a secret not yet put is a 503 here,
+            # before the user types a password at the provider, not after.
             "client_id": self._client().client_id,
             "redirect_uri": state.redirect_uri,
             "scope": self.settings.scopes,
