@@ -160,18 +160,25 @@ def test_an_unverified_email_is_refused_with_a_403_and_no_vendor_token(
     with oidc_browser.expect_response(lambda response: urlsplit(response.url).path == CALLBACK_PATH) as callback:
         log_in_at_the_provider(oidc_browser, oidc_stack, MALLORY.login, then=f"{oidc_stack.url(CALLBACK_PATH)}?**")
 
-    # Then the bridge refuses: a 403 page on the bridge, and "Try again" leads to the link the user started from
+    # Then the bridge refuses: a 403 page on the bridge, and "Try again" leads to the link the user started from,
+    # asking for a fresh sign-in at the provider
     assert callback.value.status == 403
     assert urlsplit(oidc_browser.url).path == CALLBACK_PATH
     assert "cannot be used" in oidc_browser.locator("h1").inner_text()
     retry = oidc_browser.get_by_role("link", name="Try again")
     assert retry.is_visible()
-    assert retry.get_attribute("href") == start
+    assert retry.get_attribute("href") == f"{start}&oidc_prompt=login"
     # and nothing went to a vendor after the portal's own Log in page, no login token was minted
     since = trail[trail.index(start) :]
     assert only(since, lambda url: urlsplit(url).hostname in VENDOR_HOSTS.values()) == []
     assert not only(since, lambda url: "login_token=" in url)
     assert MALLORY.email not in oidc_browser.content()
+
+    # When she tries again, the provider asks who is signing in (its session would have sent mallory straight back
+    # to the same 403), and signing in as jane there takes her into the portal
+    retry.click()
+    log_in_at_the_provider(oidc_browser, oidc_stack, JANE.login, then=f"https://{VENDOR_HOSTS['kustomer']}/**")
+    assert_signed_in(oidc_browser, "kustomer", JANE.email)
 
 
 # An email link already spent.

@@ -175,7 +175,8 @@ def test_the_unverified_user_is_refused_with_a_way_to_try_again(
     trip = sign_in_at_provider(browser, tour_stack, link, login=MALLORY.login)
     assert trip.final.status == 403
     assert h1(trip.final) == "This account cannot be used here"
-    assert f'<a href="{link}">Try again</a>' in trip.final.text
+    # (asking the provider to sign someone in afresh: its session is still mallory's)
+    assert f'<a href="{link}?oidc_prompt=login">Try again</a>' in trip.final.text
     assert "Location" not in trip.final.headers
     assert MALLORY.email not in trip.final.text
 
