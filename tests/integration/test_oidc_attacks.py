@@ -1231,3 +1231,42 @@ def test_noise_at_the_callback_is_a_4xx_and_never_reaches_the_provider(
     assert 400 <= response["statusCode"] < 500, (response["statusCode"], response.get("body", "")[:200])
     assert "Location" not in response["headers"]
     assert bridge.provider.token_requests == []
+
+
+# --- logout ---------------------------------------------------------------------------------------------------------
+
+PLATFORM_LOGOUT = "https://platform.example.com/signed-out"
+
+
+def _logout(bridge: Bridge) -> dict[str, Any]:
+    sample = load_event("happyfox-logout-httpapi")
+    return invoke(bridge.function("happyfox"), event_for(sample, "/happyfox/logout", ""))
+
+
+def test_logout_ends_the_provider_session_then_lands_on_the_platform(bridge: Bridge) -> None:
+    """RP-initiated logout: the provider's end_session_endpoint, with our client id and where to go next."""
+    bridge.load("happyfox", OIDC_LOGOUT="true", PLATFORM_LOGOUT_URL=PLATFORM_LOGOUT)
+    response = _logout(bridge)
+    assert response["statusCode"] == 302
+    target = urlsplit(response["headers"]["Location"])
+    assert f"{target.scheme}://{target.netloc}{target.path}" == bridge.provider.url("end_session")
+    assert dict(parse_qsl(target.query)) == {
+        "client_id": bridge.provider.client_id,
+        "post_logout_redirect_uri": PLATFORM_LOGOUT,
+    }
+
+
+def test_without_oidc_logout_only_the_portal_signs_out(bridge: Bridge) -> None:
+    bridge.load("happyfox", PLATFORM_LOGOUT_URL=PLATFORM_LOGOUT)
+    response = _logout(bridge)
+    assert (response["statusCode"], response["headers"]["Location"]) == (302, PLATFORM_LOGOUT)
+
+
+def test_a_provider_down_at_logout_still_signs_the_user_out_of_the_portal(bridge: Bridge) -> None:
+    """Signing out never fails: the provider's part is skipped (and logged), the user still reaches the platform."""
+    bridge.provider.fail("discovery", "500")
+    bridge.load("happyfox", OIDC_LOGOUT="true", PLATFORM_LOGOUT_URL=PLATFORM_LOGOUT)
+    bridge.new_lines()
+    response = _logout(bridge)
+    assert (response["statusCode"], response["headers"]["Location"]) == (302, PLATFORM_LOGOUT)
+    assert "provider logout skipped" in bridge.logs.getvalue()

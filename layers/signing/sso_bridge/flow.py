@@ -177,19 +177,18 @@ class SignIn:
 
         def _login_required(exc: LoginRequired) -> Response:
             status = 303 if self.method == "POST" else 302
+            if self.oidc is not None:
+                # Made before the line below is logged: if the provider is down, its 503 is the one line.
+                response = self.oidc.start(app.current_event, audience=self.audience, status=status)
+            else:
+                assert self.settings.platform_login_url is not None  # settings require one of the two
+                location = login_redirect_url(self.settings.platform_login_url, request_url(app.current_event))
+                response = redirect_response(location, status=status)
             destination = "oidc" if self.oidc is not None else "platform"
             extra = {"outcome": "login_redirect", "reason": exc.reason, "destination": destination}
-            if self.oidc is not None:
-                # The provider's redirect first: a 503 (provider down) is then logged once, as a refusal.
-                response = self.oidc.start(app.current_event, audience=self.audience, status=status)
-                logger.info("login required", extra=extra)
-                metrics.count("LoginRedirect", reason=exc.reason)
-                return response
             logger.info("login required", extra=extra)
             metrics.count("LoginRedirect", reason=exc.reason)
-            assert self.settings.platform_login_url is not None  # settings require one of the two
-            location = login_redirect_url(self.settings.platform_login_url, request_url(app.current_event))
-            return redirect_response(location, status=status)
+            return response
 
         def _confirmation_required(exc: ConfirmationRequired) -> Response:
             user = exc.user

@@ -24,7 +24,14 @@ from urllib.parse import urlencode, urlsplit
 
 import jwt
 
-from .errors import BridgeError, InvalidIdToken, OidcRefused, ProviderUnavailable, UnverifiedIdentity
+from .errors import (
+    BridgeError,
+    DependencyUnavailable,
+    InvalidIdToken,
+    OidcRefused,
+    ProviderUnavailable,
+    UnverifiedIdentity,
+)
 from .http import Event, Response
 from .id_token import verify_id_token
 from .link_store import LinkStore
@@ -300,12 +307,17 @@ class OidcSignIn:
         return ClientCredentials(client_id=client_id, client_secret=raw)
 
     def logout_url(self, post_logout_redirect_uri: str | None) -> str | None:
-        """Where to end the provider's session (RP-initiated logout), when enabled and offered."""
+        """Where to end the provider's session (RP-initiated logout), when enabled and offered. A provider (or a
+        secret) that cannot be reached is logged and skipped: signing out of the portal must never fail."""
         if not self.settings.logout:
             return None
-        return self.provider.end_session_url(
-            client_id=self._client().client_id, post_logout_redirect_uri=post_logout_redirect_uri
-        )
+        try:
+            return self.provider.end_session_url(
+                client_id=self._client().client_id, post_logout_redirect_uri=post_logout_redirect_uri
+            )
+        except DependencyUnavailable as exc:
+            self.logger.warning("provider logout skipped", extra={"reason": exc.reason, "detail": exc.detail})
+            return None
 
 
 def _same_origin(url: str, event: Event) -> bool:
