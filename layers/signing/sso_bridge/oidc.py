@@ -40,7 +40,7 @@ from .observability import Logger, Metrics
 from .oidc_provider import ClientCredentials, Provider
 from .oidc_state import CALLBACK_PATH, COOKIE_PREFIX, SignInState, StateSigner, cookie_name
 from .redirects import with_query_param
-from .request import Query, request_url
+from .request import Query, request_scheme, request_url
 from .responses import redirect_response
 from .secrets import KeyCache
 from .settings import OidcSettings
@@ -59,8 +59,7 @@ _ERROR_CODE = re.compile(r"[a-z_]{1,40}", re.ASCII)  # RFC 6749 §4.1.2.1 codes;
 
 def callback_url(event: Event) -> str:
     """``/oidc/callback`` on the host (and API stage) this request came to: the cookie lives on that host."""
-    proto = (event.headers.get("x-forwarded-proto") or "https").lower()
-    scheme = proto if proto in ("http", "https") else "https"
+    scheme = request_scheme(event)
     stage = event.request_context.stage
     prefix = f"/{stage}" if stage != "$default" and event.raw_path.startswith(f"/{stage}/") else ""
     return f"{scheme}://{event.request_context.domain_name}{prefix}{CALLBACK_PATH}"

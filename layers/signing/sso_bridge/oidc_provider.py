@@ -26,6 +26,7 @@ from urllib.parse import quote, urlencode, urlsplit
 
 from .errors import InvalidIdToken, OidcRefused, ProviderUnavailable
 from .redirects import with_query_param
+from .settings import LOCAL_HOSTS
 
 __all__ = [
     "JWKS_MAX_AGE",
@@ -43,7 +44,6 @@ METADATA_MAX_AGE = 3600
 JWKS_MAX_AGE = 600
 JWKS_REFETCH_SECONDS = 10
 MAX_BODY_BYTES = 1 << 20
-_LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,7 +90,7 @@ def _endpoint(metadata: Mapping[str, Any], name: str, *, local: bool, required: 
     if not isinstance(value, str):
         raise ProviderUnavailable(detail=f"discovery: {name} missing")
     parts = urlsplit(value)
-    secure = parts.scheme == "https" or (local and parts.scheme == "http" and parts.hostname in _LOCAL_HOSTS)
+    secure = parts.scheme == "https" or (local and parts.scheme == "http" and parts.hostname in LOCAL_HOSTS)
     if not secure or not parts.hostname or parts.fragment:
         raise ProviderUnavailable(detail=f"discovery: {name} not https")
     return value

@@ -13,7 +13,7 @@ from .errors import BadRequest, InputTooLarge
 from .http import Event
 from .redirects import with_query_param
 
-__all__ = ["MAX_QUERY_LENGTH", "Query", "login_redirect_url", "request_url"]
+__all__ = ["MAX_QUERY_LENGTH", "Query", "login_redirect_url", "request_scheme", "request_url"]
 
 MAX_QUERY_LENGTH = 8192
 _MAX_FIELDS = 32
@@ -47,13 +47,18 @@ class Query:
         return value or None
 
 
+def request_scheme(event: Event) -> str:
+    """``https``, or ``http`` where the local stack says so (``x-forwarded-proto``); nothing else."""
+    proto = (event.headers.get("x-forwarded-proto") or "https").lower()
+    return proto if proto in ("http", "https") else "https"
+
+
 def request_url(event: Event, *, without: Collection[str] = ("login_token",)) -> str:
     """The absolute URL the user asked for, minus the parameters ``without`` (their stale login token).
 
     The rest of the query is kept byte for byte, so vendor parameters survive the round trip.
     """
-    proto = (event.headers.get("x-forwarded-proto") or "https").lower()
-    scheme = proto if proto in ("http", "https") else "https"
+    scheme = request_scheme(event)
     host = event.request_context.domain_name
     parts = event.raw_query_string.split("&")
     kept = [part for part in parts if part and unquote_plus(part.split("=", 1)[0]) not in without]

@@ -18,6 +18,7 @@ __all__ = [
     "INTERACTIVE_TTL_MAX",
     "LINK_TTL_DEFAULT",
     "LINK_TTL_MAX",
+    "LOCAL_HOSTS",
     "OIDC_CLIENT_AUTH_METHODS",
     "REFERRER_POLICIES",
     "CommonSettings",
@@ -33,7 +34,8 @@ __all__ = [
 ]
 
 _HOSTNAME = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)+$")
-_LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1"})
+# The only hosts plain http is allowed for (the local stack, a local OpenID provider).
+LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1"})
 
 REFERRER_POLICIES = frozenset(
     {
@@ -98,7 +100,7 @@ def env_url(env: Mapping[str, str], name: str, default: str | None = None) -> st
     """An absolute https URL (plain http only for localhost, for the local stack)."""
     raw = env_str(env, name, default)
     parts = urlsplit(raw)
-    local = parts.scheme == "http" and parts.hostname in _LOCAL_HOSTS
+    local = parts.scheme == "http" and parts.hostname in LOCAL_HOSTS
     if not (parts.scheme == "https" or local) or not parts.hostname or "@" in parts.netloc:
         raise ConfigurationError(f"{name} must be an absolute https:// URL, got {raw!r}")
     return raw
