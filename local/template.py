@@ -12,7 +12,16 @@ from typing import Any
 
 import yaml
 
-__all__ = ["TEMPLATE", "FunctionSpec", "Route", "functions", "load_template", "resolve", "table_definition"]
+__all__ = [
+    "TEMPLATE",
+    "FunctionSpec",
+    "Route",
+    "functions",
+    "has_default_route",
+    "load_template",
+    "resolve",
+    "table_definition",
+]
 
 TEMPLATE = Path(__file__).resolve().parent.parent / "template.yaml"
 
@@ -57,12 +66,14 @@ class FunctionSpec:
     routes: tuple[Route, ...]
     environment: dict[str, Any]
     function_url: bool
+    condition: str | None = None  # the template condition that deploys it (EnableVendor), if any
 
 
 def functions(template: dict[str, Any] | None = None) -> list[FunctionSpec]:
     """Every function with its HttpApi routes and environment (Globals merged under its own)."""
     template = template or load_template()
-    global_env = template.get("Globals", {}).get("Function", {}).get("Environment", {}).get("Variables", {})
+    global_function = template.get("Globals", {}).get("Function", {})
+    global_env = global_function.get("Environment", {}).get("Variables", {})
     specs = []
     for logical_id, resource in template.get("Resources", {}).items():
         if resource.get("Type") != "AWS::Serverless::Function":
@@ -74,7 +85,7 @@ def functions(template: dict[str, Any] | None = None) -> list[FunctionSpec]:
             if event.get("Type") == "HttpApi"
         )
         env = {**global_env, **props.get("Environment", {}).get("Variables", {})}
-        handler = props.get("Handler") or template.get("Globals", {}).get("Function", {}).get("Handler")
+        handler = props.get("Handler") or global_function.get("Handler")
         specs.append(
             FunctionSpec(
                 logical_id=logical_id,
@@ -82,10 +93,23 @@ def functions(template: dict[str, Any] | None = None) -> list[FunctionSpec]:
                 handler=handler,
                 routes=routes,
                 environment=env,
-                function_url="FunctionUrlConfig" in props,
+                function_url="FunctionUrlConfig" in props or "FunctionUrlConfig" in global_function,
+                condition=resource.get("Condition"),
             )
         )
     return specs
+
+
+def has_default_route(template: dict[str, Any] | None = None) -> bool:
+    """Whether an HTTP API sends paths no route matches to a function (``$default``, ``isDefaultRoute``)."""
+    template = template or load_template()
+    for resource in template.get("Resources", {}).values():
+        if resource.get("Type") != "AWS::Serverless::HttpApi":
+            continue
+        paths = resource.get("Properties", {}).get("DefinitionBody", {}).get("paths", {})
+        if isinstance(paths, dict) and "$default" in paths:
+            return True
+    return False
 
 
 def resolve(value: Any, template: dict[str, Any]) -> Any:

@@ -16,7 +16,9 @@ import pytest
 from packaging.requirements import Requirement
 
 from local.template import TEMPLATE, functions, load_template
-from tests.unit.test_template_policy import OIDC_CLIENT_SECRET_NAME, sam_template, translate
+from ops.sam_translation import Deployment, sam_template, translate
+from tests.unit.test_template_deploy import DOMAIN, PORTALS, _translated, deployed
+from tests.unit.test_template_policy import OIDC_CLIENT_SECRET_NAME
 
 FUNCTIONS = ("ClickFunnelsFunction", "KustomerFunction", "HappyFoxFunction")
 API_CALLBACK = "https://${HttpApi}.execute-api.${AWS::Region}.${AWS::URLSuffix}/oidc/callback"
@@ -24,6 +26,9 @@ REDIRECT_URIS = [
     {"Fn::Sub": API_CALLBACK},
     *({"Fn::Sub": f"${{{function}Url.FunctionUrl}}oidc/callback"} for function in FUNCTIONS),
 ]
+API_CALLBACK_URL = "https://<HttpApi>.execute-api.eu-west-1.amazonaws.com/oidc/callback"
+FUNCTION_CALLBACKS = [f"<{function}Url.FunctionUrl>oidc/callback" for function in FUNCTIONS]
+DOMAIN_CALLBACK = f"https://{DOMAIN['DomainName']}/oidc/callback"
 COGNITO = ("CognitoUserPool", "CognitoUserPoolDomain", "CognitoUserPoolClient")
 
 
@@ -91,49 +96,7 @@ def test_oidc_is_off_by_default(template: dict[str, Any]) -> None:
     assert defaults["OidcScopes"] == "openid email profile"
     assert defaults["OidcClientAuthMethod"] == "client_secret_basic"
     assert defaults["OidcLogout"] == defaults["CreateCognitoUserPool"] == "false"
-    assert _condition(template, "OidcEnabled", _values(template)) is False
-
-
-def _values(template: dict[str, Any], **given: str) -> dict[str, str]:
-    values = {name: str(spec.get("Default", "")) for name, spec in template["Parameters"].items()}
-    return {**values, **given, "AWS::Region": "eu-west-1"}
-
-
-def _evaluate(template: dict[str, Any], expression: Any, values: dict[str, str]) -> Any:
-    """The condition and rule functions the template uses, on parameter values."""
-    if not isinstance(expression, dict):
-        return expression
-    [(function, argument)] = expression.items()
-    if function == "Ref":
-        return values[argument]
-    if function in ("Condition", "Fn::Condition"):  # local.template's reader spells !Condition Fn::Condition
-        return _condition(template, argument, values)
-    arguments = [_evaluate(template, item, values) for item in argument]
-    if function == "Fn::Equals":
-        return arguments[0] == arguments[1]
-    if function == "Fn::Not":
-        return not arguments[0]
-    if function == "Fn::Or":
-        return any(arguments)
-    if function == "Fn::And":
-        return all(arguments)
-    raise AssertionError(f"{function}: not a function this test evaluates")
-
-
-def _condition(template: dict[str, Any], name: str, values: dict[str, str]) -> bool:
-    return bool(_evaluate(template, template["Conditions"][name], values))
-
-
-def _refusals(template: dict[str, Any], **given: str) -> list[str]:
-    """The template Rules a deployment with these parameter values fails (by name)."""
-    values = _values(template, **given)
-    failed = []
-    for name, rule in template["Rules"].items():
-        if "RuleCondition" in rule and not _evaluate(template, rule["RuleCondition"], values):
-            continue
-        if not all(_evaluate(template, assertion["Assert"], values) for assertion in rule["Assertions"]):
-            failed.append(name)
-    return failed
+    assert Deployment(template).condition("OidcEnabled") is False
 
 
 ISSUER = "https://login.example.com"
@@ -156,7 +119,7 @@ ISSUER = "https://login.example.com"
 def test_a_deployment_needs_a_sign_in_source_and_a_whole_oidc_setting(
     template: dict[str, Any], given: dict[str, str], refused: list[str]
 ) -> None:
-    assert _refusals(template, **given) == refused
+    assert Deployment(template, {**PORTALS, **given}).refusals() == refused
 
 
 @pytest.mark.parametrize(
@@ -170,9 +133,9 @@ def test_a_deployment_needs_a_sign_in_source_and_a_whole_oidc_setting(
 def test_oidc_is_on_with_an_issuer_or_the_templates_pool(
     template: dict[str, Any], given: dict[str, str], enabled: bool, cognito: bool
 ) -> None:
-    values = _values(template, **given)
-    assert _condition(template, "OidcEnabled", values) is enabled
-    assert _condition(template, "CreateCognito", values) is cognito
+    deployment = Deployment(template, given)
+    assert deployment.condition("OidcEnabled") is enabled
+    assert deployment.condition("CreateCognito") is cognito
 
 
 def test_every_function_gets_the_oidc_settings(template: dict[str, Any]) -> None:
@@ -212,16 +175,17 @@ def test_the_client_secret_is_a_placeholder_unless_the_templates_pool_fills_it(t
 # The callback route and the OIDC layer.
 
 
-def test_the_http_api_routes_the_callback_to_one_function(template: dict[str, Any]) -> None:
-    serving = [
-        (spec.logical_id, route.method)
-        for spec in functions(template)
-        for route in spec.routes
-        if route.path == "/oidc/callback"
-    ]
-    assert serving == [("ClickFunnelsFunction", "GET")]
+def test_the_http_api_sends_the_callback_to_whichever_function_serves_its_default_route(
+    template: dict[str, Any],
+) -> None:
+    # No vendor's events name it: a vendor may be switched off. $default reaches the first enabled vendor's
+    # function (tests/unit/test_template_vendors.py), and each function URL answers /oidc/callback itself.
     for spec in functions(template):
-        assert spec.function_url, spec.logical_id  # each function URL answers /oidc/callback itself
+        assert "/oidc/callback" not in {route.path for route in spec.routes}, spec.logical_id
+        assert spec.function_url, spec.logical_id
+    paths = template["Resources"]["HttpApi"]["Properties"]["DefinitionBody"]["paths"]
+    assert set(paths) == {"$default"}
+    assert paths["$default"]["x-amazon-apigateway-any-method"]["isDefaultRoute"] is True
 
 
 def test_the_oidc_layer_is_built_like_the_signing_layer_for_arm64(template: dict[str, Any]) -> None:
@@ -278,13 +242,26 @@ def test_each_functions_oidc_grant_holds_only_when_oidc_is_on(template: dict[str
 # Outputs and the optional Cognito pool.
 
 
-def test_the_outputs_list_every_redirect_uri_to_register(template: dict[str, Any]) -> None:
-    outputs = template["Outputs"]
-    assert outputs["OidcRedirectUris"]["Value"] == {"Fn::Join": [" ", REDIRECT_URIS]}
-    assert "Condition" not in outputs["OidcRedirectUris"]  # known before OIDC is configured: register, then set
+@pytest.mark.parametrize(
+    ("given", "uris"),
+    [
+        ({}, [API_CALLBACK_URL, *FUNCTION_CALLBACKS]),
+        ({"EnableHappyFox": "false"}, [API_CALLBACK_URL, *FUNCTION_CALLBACKS[:2]]),
+        (
+            DOMAIN,
+            [DOMAIN_CALLBACK, *FUNCTION_CALLBACKS],
+        ),
+    ],
+    ids=["every vendor", "happyfox off", "custom domain"],
+)
+def test_the_outputs_list_every_redirect_uri_to_register(given: dict[str, str], uris: list[str]) -> None:
+    deployment, resolved = deployed(**given)
+    # Known before OIDC is configured: register them, then set OidcIssuer.
+    assert deployment.render(resolved["Outputs"]["OidcRedirectUris"]["Value"]).split(" ") == uris
+    outputs = _translated()["Outputs"]
+    assert "Condition" not in outputs["OidcRedirectUris"]
     assert outputs["OidcClientSecretArn"]["Condition"] == "OidcEnabled"
     assert outputs["OidcClientSecretArn"]["Value"] == {"Ref": "OidcClientSecret"}
-    assert outputs["ApiUrl"]["Value"] == {"Fn::Sub": API_CALLBACK.removesuffix("/oidc/callback")}
 
 
 def test_cognito_is_created_only_on_request(template: dict[str, Any]) -> None:
@@ -306,7 +283,9 @@ def test_the_cognito_pool_vouches_only_for_verified_emails_of_users_the_company_
     assert properties["AutoVerifiedAttributes"] == ["email"]
     assert properties["UserAttributeUpdateSettings"] == {"AttributesRequireVerificationBeforeUpdate": ["email"]}
     assert properties["AdminCreateUserConfig"]["AllowAdminCreateUserOnly"] is True
-    assert pool["DeletionPolicy"] == pool["UpdateReplacePolicy"] == "Retain"  # it holds the users
+    # It holds the users: kept when the stack goes, but not after a failed first create (nothing in it yet).
+    assert pool["DeletionPolicy"] == "RetainExceptOnCreate"
+    assert pool["UpdateReplacePolicy"] == "Retain"
 
 
 def test_the_cognito_client_is_a_confidential_code_flow_client_for_the_bridges_callbacks(
@@ -318,7 +297,17 @@ def test_the_cognito_client_is_a_confidential_code_flow_client_for_the_bridges_c
     assert client["AllowedOAuthFlows"] == ["code"]
     assert client["AllowedOAuthScopes"] == ["openid", "email", "profile"]
     assert client["SupportedIdentityProviders"] == ["COGNITO"]
-    assert client["CallbackURLs"] == REDIRECT_URIS
+    for given, uris in [
+        ({}, [API_CALLBACK_URL, *FUNCTION_CALLBACKS]),
+        ({"EnableKustomer": "false"}, [API_CALLBACK_URL, FUNCTION_CALLBACKS[0], FUNCTION_CALLBACKS[2]]),
+        (
+            DOMAIN,
+            [API_CALLBACK_URL, DOMAIN_CALLBACK, *FUNCTION_CALLBACKS],
+        ),
+    ]:
+        deployment, resolved = deployed(CreateCognitoUserPool="true", PlatformLoginUrl="", **given)
+        callbacks = resolved["Resources"]["CognitoUserPoolClient"]["Properties"]["CallbackURLs"]
+        assert deployment.render(callbacks) == uris, given
     assert {"email", "email_verified", "name"} <= set(client["ReadAttributes"])
     assert client["LogoutURLs"] == {
         "Fn::If": ["CognitoWithLogoutUrl", [{"Ref": "PlatformLogoutUrl"}], {"Ref": "AWS::NoValue"}]

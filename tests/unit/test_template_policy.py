@@ -3,31 +3,24 @@
 The permissions are read from the template as CloudFormation will run it: SAM's own translator (the one
 `sam validate` runs, offline) expands the policy templates into each function's IAM role. Each function may
 read its own secrets and make the DynamoDB calls the layer's code makes, nothing more; the checker is shown to
-notice a widened policy. `make validate` runs checkov on the same translation:
-``python -m tests.unit.test_template_policy OUT`` writes it, each SAM resource's Metadata (checkov's inline
-suppressions) copied onto what SAM makes of it.
+notice a widened policy. `make validate` runs checkov on the same translation (``python -m ops.sam_translation
+OUT``), each SAM resource's Metadata (checkov's inline suppressions) copied onto what SAM makes of it.
 """
 
 from __future__ import annotations
 
 import ast
-import copy
 import json
 import re
-import sys
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import botocore.session
 import pytest
-from boto3.session import Session
 from botocore import xform_name
-from samcli.yamlhelper import yaml_parse
-from samtranslator.parser.parser import Parser
-from samtranslator.translator.translator import Translator
 
 from local.template import TEMPLATE, functions, load_template
+from ops.sam_translation import sam_template, translate
 
 ROOT = TEMPLATE.parent
 LAYER = ROOT / "layers" / "signing" / "sso_bridge"
@@ -85,27 +78,6 @@ EXPECTED: dict[str, set[Grant]] = {
     | OWN_WRITES.get(function, set())
     for function, secrets in SECRETS.items()
 }
-
-
-def sam_template(path: Path = TEMPLATE) -> dict[str, Any]:
-    """template.yaml as SAM reads it (intrinsics as ``{"Ref": ...}`` mappings)."""
-    template: dict[str, Any] = yaml_parse(path.read_text())
-    return template
-
-
-def translate(template: dict[str, Any]) -> dict[str, Any]:
-    """The CloudFormation SAM makes of ``template``, offline; each resource's Metadata kept on what it makes."""
-    template = copy.deepcopy(template)
-    for resource in template["Resources"].values():
-        props = resource.get("Properties", {})
-        for key in ("CodeUri", "ContentUri"):  # local folders, uploaded by `sam deploy`
-            if isinstance(props.get(key), str):
-                props[key] = f"s3://bucket/{props[key]}"
-    translator = Translator(None, Parser(), plugins=[], boto_session=Session(region_name="eu-west-1"))
-    translated: dict[str, Any] = translator.translate(
-        sam_template=template, parameter_values={}, passthrough_metadata=True, get_managed_policy_map=dict
-    )
-    return translated
 
 
 def _resource(value: Any) -> str:
@@ -407,29 +379,6 @@ def _metric_queries(template: dict[str, Any]) -> dict[str, str]:
     return queries
 
 
-def test_alarms_read_the_namespace_the_functions_write() -> None:
-    template = load_template()
-    namespace = template["Globals"]["Function"]["Environment"]["Variables"]["POWERTOOLS_METRICS_NAMESPACE"]
-    queries = _metric_queries(template)
-    bridge = [query for query in queries.values() if "Refused" in query]
-    assert len(bridge) >= 4
-    for query in bridge:
-        assert f"FROM SCHEMA({namespace}, reason, service)" in query
-    assert f"SCHEMA({namespace}," in template["Resources"]["Dashboard"]["Properties"]["DashboardBody"]["Fn::Sub"]
-
-
-def test_the_503_alarm_counts_every_dependency_reason() -> None:
-    from sso_bridge.errors import DependencyUnavailable
-
-    # Every 503 class's own reason, and every reason a 503 is raised with.
-    reasons = {kind.reason for kind in [DependencyUnavailable, *DependencyUnavailable.__subclasses__()]}
-    for path in [*LAYER.glob("*.py"), *(ROOT / "functions").rglob("*.py")]:
-        reasons |= set(re.findall(r"(?:DependencyUnavailable|ProviderUnavailable)\(\s*\"(\w+)\"", path.read_text()))
-    query = _metric_queries(load_template())["DependencyUnavailableAlarm"]
-    assert {reason for reason in reasons if f"reason = '{reason}'" not in query} == set()
-    assert "reason = 'secret_unavailable'" in _metric_queries(load_template())["SecretsManagerErrorsAlarm"]
-
-
 def test_function_alarms_cover_errors_throttles_and_duration_near_the_timeout() -> None:
     template = load_template()
     timeout_ms = template["Globals"]["Function"]["Timeout"] * 1000
@@ -478,7 +427,3 @@ def test_edge_protection_is_optional_us_east_1_only_and_caches_nothing() -> None
     assert behavior["OriginRequestPolicyId"] == "b689b0a8-53d0-40ab-baf2-68738e2966ac"  # AllViewerExceptHostHeader
     assert "POST" in behavior["AllowedMethods"]
     assert config["WebACLId"] == {"Fn::GetAtt": ["EdgeWebAcl", "Arn"]}
-
-
-if __name__ == "__main__":  # `make validate`: the translated template, for checkov
-    Path(sys.argv[1]).write_text(json.dumps(translate(sam_template()), indent=1))
