@@ -17,6 +17,10 @@ log-leak tests capture.
     with FakeProvider() as provider:
         provider.id_token.claims["email_verified"] = False
         provider.fail("token", "hang", seconds=5)
+
+``FakeProvider(cognito=CognitoShape())`` publishes an Amazon Cognito user pool's addresses instead of its own
+(the issuer on ``cognito-idp.<region>.amazonaws.com``, the rest on the pool's domain); the bridge reaches them
+through ``provider.opener()``, which sends each to this server on loopback, as DNS would send them to AWS.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ import json
 import secrets
 import threading
 import time
+import urllib.request
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -44,6 +49,7 @@ __all__ = [
     "DROP",
     "ENDPOINTS",
     "Authorization",
+    "CognitoShape",
     "FakeProvider",
     "Fault",
     "IdTokenScript",
@@ -67,6 +73,31 @@ ENDPOINTS = {
 }
 ClientAuth = Literal["client_secret_basic", "client_secret_post"]
 FaultKind = Literal["hang", "500", "502", "close", "not_json"]
+
+
+@dataclass(frozen=True)
+class CognitoShape:
+    """Where an Amazon Cognito user pool publishes its endpoints (AWS's "Identity provider and relying party
+    endpoints" page): discovery and keys under the issuer ``https://cognito-idp.<region>.amazonaws.com/<pool
+    id>``, the OAuth endpoints and ``/logout`` on the pool's domain."""
+
+    region: str = "eu-west-1"
+    pool_id: str = "eu-west-1_AbCdEf123"
+    domain: str = "sso-bridge-test.auth.eu-west-1.amazoncognito.com"
+
+    @property
+    def issuer(self) -> str:
+        return f"https://cognito-idp.{self.region}.amazonaws.com/{self.pool_id}"
+
+    def url(self, endpoint: str) -> str:
+        return {
+            "discovery": f"{self.issuer}/.well-known/openid-configuration",
+            "jwks": f"{self.issuer}/.well-known/jwks.json",
+            "authorize": f"https://{self.domain}/oauth2/authorize",
+            "token": f"https://{self.domain}/oauth2/token",
+            "userinfo": f"https://{self.domain}/oauth2/userInfo",
+            "end_session": f"https://{self.domain}/logout",
+        }[endpoint]
 
 
 class _Drop:
@@ -272,6 +303,7 @@ class FakeProvider:
         path: str = "",
         trailing_slash: bool = False,
         host: str = "127.0.0.1",
+        cognito: CognitoShape | None = None,
     ) -> None:
         self.client_id = client_id
         self.client_secret = client_secret
@@ -289,6 +321,7 @@ class FakeProvider:
         self._path = path.rstrip("/")
         self._trailing_slash = trailing_slash
         self._host = host
+        self.cognito = cognito
 
         # What the provider saw and handed out, for assertions (and for the log-leak needles).
         self.authorizations: list[Authorization] = []
@@ -351,10 +384,29 @@ class FakeProvider:
     @property
     def issuer(self) -> str:
         """The exact issuer string (OIDC_ISSUER), with a trailing slash when asked for (Auth0 has one)."""
+        if self.cognito is not None:
+            return self.cognito.issuer
         return self.base_url + ("/" if self._trailing_slash else "")
 
     def url(self, endpoint: str) -> str:
+        """The endpoint's address as the discovery document publishes it."""
+        return self.cognito.url(endpoint) if self.cognito is not None else self.local_url(endpoint)
+
+    def local_url(self, endpoint: str) -> str:
+        """Where this server answers for the endpoint, on loopback."""
         return self.base_url + ENDPOINTS[endpoint]
+
+    def route(self, url: str) -> str:
+        """The loopback address of a published endpoint URL (the URL itself unless Cognito-shaped), query kept."""
+        address, separator, query = url.partition("?")
+        for endpoint in ENDPOINTS:
+            if address == self.url(endpoint):
+                return self.local_url(endpoint) + separator + query
+        raise ValueError(f"not one of this provider's endpoints: {address[:80]}")
+
+    def opener(self) -> _Resolver:
+        """For the bridge's ``Provider._opener``: every published URL is fetched from this server."""
+        return _Resolver(self)
 
     @property
     def authorization_endpoint(self) -> str:
@@ -564,6 +616,18 @@ class FakeProvider:
         if self.userinfo_status != 200:
             return self.userinfo_status, {"error": "server_error"}
         return 200, self.userinfo_for(access.user)
+
+
+class _Resolver:
+    """An opener that sends each published endpoint URL to the provider's loopback address."""
+
+    def __init__(self, provider: FakeProvider) -> None:
+        self._provider = provider
+        self._inner = urllib.request.build_opener()
+
+    def open(self, request: urllib.request.Request, timeout: float) -> Any:
+        request.full_url = self._provider.route(request.full_url)
+        return self._inner.open(request, timeout=timeout)
 
 
 def _valid_code_request(query: dict[str, str]) -> bool:

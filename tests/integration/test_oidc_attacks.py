@@ -48,7 +48,16 @@ from tests.helpers import (
     load_event,
     make_login_token,
 )
-from tests.oidc_fake_provider import DROP, FakeProvider, IdTokenScript, User, iter_secrets, new_key, sign_jws
+from tests.oidc_fake_provider import (
+    DROP,
+    CognitoShape,
+    FakeProvider,
+    IdTokenScript,
+    User,
+    iter_secrets,
+    new_key,
+    sign_jws,
+)
 
 OIDC_SECRET_ID = "sso-bridge/oidc-client"
 ATTACKER_KEY = "attacker-key-0123456789abcdef0123456789abcdef"
@@ -118,6 +127,8 @@ class Bridge:
         self.env |= env
         module = self.loader(name, **self.env)
         module.logger.registered_handler.setStream(self.logs)
+        if self.provider.cognito is not None:  # its published hosts are AWS's: reach them on loopback
+            module.flow.oidc.provider._opener = self.provider.opener()
         self.modules[name] = module
         return module
 
@@ -1254,6 +1265,54 @@ def test_logout_ends_the_provider_session_then_lands_on_the_platform(bridge: Bri
         "client_id": bridge.provider.client_id,
         "post_logout_redirect_uri": PLATFORM_LOGOUT,
     }
+    assert response["headers"]["Location"] == (
+        f"{bridge.provider.url('end_session')}?client_id={bridge.provider.client_id}"
+        f"&post_logout_redirect_uri={quote(PLATFORM_LOGOUT, safe='')}"
+    )
+
+
+def test_logout_without_a_platform_logout_url_ends_the_provider_session_and_stays_there(bridge: Bridge) -> None:
+    """RP-Initiated Logout 1.0 makes post_logout_redirect_uri optional: the provider shows its own page."""
+    bridge.load("happyfox", OIDC_LOGOUT="true")
+    response = _logout(bridge)
+    expected = f"{bridge.provider.url('end_session')}?client_id={bridge.provider.client_id}"
+    assert (response["statusCode"], response["headers"]["Location"]) == (302, expected)
+
+
+@pytest.fixture
+def cognito(aws: Any, jti_table: Any, link_tables: Any, load_function: Callable[..., ModuleType]) -> Iterator[Bridge]:
+    """The bridge with an Amazon Cognito-shaped provider, its client secret stored as the template stores it."""
+    with FakeProvider(cognito=CognitoShape()) as fake:
+        stored = json.dumps({"client_id": fake.client_id, "client_secret": fake.client_secret})
+        aws.create_secret(Name=OIDC_SECRET_ID, SecretString=stored)
+        yield Bridge(fake, load_function, {"OIDC_ISSUER": fake.issuer, "OIDC_CLIENT_SECRET_ID": OIDC_SECRET_ID})
+
+
+def test_cognito_logout_sends_client_id_and_logout_uri(cognito: Bridge) -> None:
+    """Cognito's /logout (on the pool's domain, as its discovery document says) takes client_id and logout_uri,
+    one of the app client's sign-out URLs; post_logout_redirect_uri would land the user on Cognito's error page."""
+    cognito.load("happyfox", OIDC_LOGOUT="true", PLATFORM_LOGOUT_URL=PLATFORM_LOGOUT)
+    response = _logout(cognito)
+    assert response["statusCode"] == 302
+    assert response["headers"]["Location"] == (
+        "https://sso-bridge-test.auth.eu-west-1.amazoncognito.com/logout"
+        f"?client_id={cognito.provider.client_id}&logout_uri={quote(PLATFORM_LOGOUT, safe='')}"
+    )
+    assert cognito.provider.hits["discovery"] == 1  # read from the pool's discovery document
+
+
+def test_cognito_logout_without_a_platform_logout_url_signs_out_of_the_portal_only(cognito: Bridge) -> None:
+    """Without a logout_uri Cognito shows an error page: the provider's part is skipped, and the log says why."""
+    cognito.load("happyfox", OIDC_LOGOUT="true")
+    cognito.new_lines()
+    response = _logout(cognito)
+    assert response["statusCode"] == 200
+    assert "Location" not in response["headers"]
+    assert "You are signed out" in response["body"]
+    skipped = [line for line in cognito.new_lines() if line.get("message") == "provider logout skipped"]
+    assert [line["reason"] for line in skipped] == ["logout_uri_missing"]
+    assert "PLATFORM_LOGOUT_URL" in skipped[0]["detail"]
+    assert cognito.provider.hits["discovery"] == 0
 
 
 def test_without_oidc_logout_only_the_portal_signs_out(bridge: Bridge) -> None:
@@ -1270,3 +1329,76 @@ def test_a_provider_down_at_logout_still_signs_the_user_out_of_the_portal(bridge
     response = _logout(bridge)
     assert (response["statusCode"], response["headers"]["Location"]) == (302, PLATFORM_LOGOUT)
     assert "provider logout skipped" in bridge.logs.getvalue()
+
+
+# --- the public host (PUBLIC_HOST: a custom domain, CloudFront) ----------------------------------------------------
+
+PUBLIC_HOST = "sso.example.com"
+
+
+@pytest.mark.parametrize("callback_on", ["execute-api", "custom domain"])
+def test_with_a_public_host_the_round_trip_stays_on_it(bridge: Bridge, callback_on: str) -> None:
+    """Behind CloudFront the API's events name its own execute-api host, and on a custom domain they name the
+    custom domain: either way the redirect URI and the return URL are on the public host, where the browser keeps
+    the state cookie, and the callback accepts the state made there."""
+    module = bridge.load("clickfunnels", PUBLIC_HOST=PUBLIC_HOST)
+    started = start(bridge)
+    sample = load_event(VENDORS["clickfunnels"].event)
+    return_to = f"https://{PUBLIC_HOST}{sample['rawPath']}?{sample['rawQueryString']}"
+    assert started.params["redirect_uri"] == f"https://{PUBLIC_HOST}/oidc/callback"
+    assert (started.state_claims()["rt"], started.state_claims()["ru"]) == (return_to, started.params["redirect_uri"])
+    assert "domain=" not in started.set_cookie.lower()  # host-only: the host the browser asked, the public one
+
+    base = copy.deepcopy(started.event)
+    if callback_on == "custom domain":
+        base["requestContext"]["domainName"] = base["headers"]["host"] = PUBLIC_HOST
+    back = callback(module, started, authorize(started), base=base)
+    assert back["statusCode"] == 302, back.get("body", "")[:300]
+    location = back["headers"]["Location"]
+    assert location == f"{return_to}&login_token={login_token_in(location)}"
+    final = invoke(module, event_for(base, sample["rawPath"], urlsplit(location).query))
+    assert vendor_claims("clickfunnels", final)["sub"] == f"{bridge.provider.user.email}:{WORKSPACE}"
+
+
+def test_with_a_public_host_a_function_url_keeps_its_own(bridge: Bridge) -> None:
+    """Email links live on function URLs, which CloudFront does not front: their round trip stays there."""
+    bridge.load("happyfox", PUBLIC_HOST=PUBLIC_HOST)
+    sample = load_event("happyfox-login-function-url")
+    journey = sign_in(bridge, "happyfox", event=sample)
+    assert journey.started.params["redirect_uri"] == f"https://{host_of(sample)}/oidc/callback"
+
+
+def test_a_state_made_on_the_public_host_is_refused_on_a_function_url(bridge: Bridge) -> None:
+    module = bridge.load("clickfunnels", PUBLIC_HOST=PUBLIC_HOST)
+    started = start(bridge)
+    base = load_event("clickfunnels-sso-function-url")
+    response = callback(module, started, authorize(started), base=base, accept="application/json")
+    refused(response, "oidc_state_invalid")
+    assert bridge.provider.token_requests == []
+
+
+# --- the Unavailable metric ---------------------------------------------------------------------------------------
+
+
+def _unavailable(stdout: str) -> list[str]:
+    blobs = [json.loads(line) for line in stdout.splitlines() if line.startswith("{") and '"_aws"' in line]
+    return [blob["reason"] for blob in blobs if "Unavailable" in blob]
+
+
+def test_a_provider_outage_counts_once_in_unavailable(bridge: Bridge, capsys: pytest.CaptureFixture[str]) -> None:
+    bridge.provider.fail("discovery", "500")
+    module = bridge.function()
+    capsys.readouterr()
+    response = invoke(module, load_event(VENDORS["clickfunnels"].event, headers={"accept": "application/json"}))
+    refused(response, "oidc_provider_unavailable")
+    assert _unavailable(capsys.readouterr().out) == ["oidc_provider_unavailable"]
+
+
+def test_a_provider_down_at_logout_is_no_503_and_counts_nothing(
+    bridge: Bridge, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bridge.provider.fail("discovery", "500")
+    bridge.load("happyfox", OIDC_LOGOUT="true", PLATFORM_LOGOUT_URL=PLATFORM_LOGOUT)
+    capsys.readouterr()
+    assert _logout(bridge)["statusCode"] == 302
+    assert _unavailable(capsys.readouterr().out) == []

@@ -7,11 +7,11 @@ import json
 from collections.abc import Callable
 from types import ModuleType
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, quote, urlsplit
 
 import pytest
 
-from tests.helpers import VENDOR_KEYS, LambdaContext, load_event, make_login_token
+from tests.helpers import PLATFORM_LOGIN_URL, VENDOR_KEYS, LambdaContext, load_event, make_login_token
 
 # flow -> (sample event, query that reaches the vendor once a login token is appended)
 FLOWS = {
@@ -162,3 +162,45 @@ def test_every_kind_of_response_tells_browsers_to_keep_to_https(flow: Any, link_
     assert [r["statusCode"] for r in responses] == [302, 302, 200, 401, 401]
     for response in responses:
         assert response["headers"]["Strict-Transport-Security"] == "max-age=31536000; includeSubDomains"
+
+
+PUBLIC_HOST = "sso.example.com"
+FUNCTION_URL_EVENTS = {
+    "clickfunnels": "clickfunnels-sso-function-url",
+    "kustomer": "kustomer-login-function-url",
+    "happyfox": "happyfox-login-function-url",
+}
+
+
+def _signed_out_location(module: ModuleType, event: dict[str, Any]) -> str:
+    response = module.lambda_handler(event, LambdaContext())
+    assert response["statusCode"] == 302, response.get("body", "")[:200]
+    return str(response["headers"]["Location"])
+
+
+def _platform_sign_in(return_to: str) -> str:
+    return f"{PLATFORM_LOGIN_URL}?return_to={quote(return_to, safe='')}"
+
+
+@pytest.mark.parametrize("arrived_on", ["execute-api", "custom domain"])
+@pytest.mark.parametrize("public_host", ["", PUBLIC_HOST], ids=["PUBLIC_HOST unset", "PUBLIC_HOST set"])
+def test_a_signed_out_user_is_sent_back_to_the_public_host_and_a_function_url_keeps_its_own(
+    jti_table: Any, load_function: Callable[..., ModuleType], public_host: str, arrived_on: str
+) -> None:
+    """Behind CloudFront the API sees its own execute-api host, and with a custom domain users may arrive on
+    either: with PUBLIC_HOST the return URL is on it, https, whatever the event says. Email links stay on the
+    function URL they were made for."""
+    for name, (event_name, query) in FLOWS.items():
+        module = load_function(name, PUBLIC_HOST=public_host)
+        event = load_event(event_name, query=query, headers={"x-forwarded-proto": "http"})
+        if arrived_on == "custom domain":
+            event["requestContext"]["domainName"] = event["headers"]["host"] = PUBLIC_HOST
+        api_host = public_host or event["requestContext"]["domainName"]
+        scheme = "https" if public_host else "http"  # unset: the local stack's header is honoured, as before
+        return_to = f"{scheme}://{api_host}{event['rawPath']}" + (f"?{query}" if query else "")
+        assert _signed_out_location(module, event) == _platform_sign_in(return_to), name
+
+        link_event = load_event(FUNCTION_URL_EVENTS[name], query=query)
+        link_host = link_event["requestContext"]["domainName"]
+        return_to = f"https://{link_host}/" + (f"?{query}" if query else "")
+        assert _signed_out_location(module, link_event) == _platform_sign_in(return_to), name

@@ -1,9 +1,10 @@
 """Dependency faults, as a user and an operator see them: a 503 page that says when to retry, no token.
 
 Each fault is raised where boto3 would raise it (the client the flow made), for every flow. The user gets a
-503 with ``Retry-After`` and no ``Location``; the operator gets one log line naming the reason and one
-``Refused`` metric with that reason. A DynamoDB that hangs instead of failing is in
-tests/integration/test_slow_dependencies.py (it needs a real socket).
+503 with ``Retry-After`` and no ``Location``; the operator gets one log line naming the reason, one
+``Refused`` metric and one ``Unavailable`` metric with that reason (the outage alarm sums ``Unavailable``; a 4xx
+never counts in it). A DynamoDB that hangs instead of failing is in tests/integration/test_slow_dependencies.py
+(it needs a real socket).
 """
 
 from __future__ import annotations
@@ -17,7 +18,10 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError, ReadTimeoutError
 
+from sso_bridge.errors import DependencyUnavailable
+from sso_bridge.login_token import LoginIdentity
 from tests.helpers import SECRET_IDS, LambdaContext, load_event, make_login_token
+from tests.reasons import unavailable_reasons
 
 FLOWS = {
     "clickfunnels": ("clickfunnels-sso-httpapi", ""),
@@ -77,9 +81,14 @@ def assert_outage(response: dict[str, Any], logs: str, stdout: str, reason: str)
     assert len(refused) == 1
     assert refused[0]["reason"] == reason
     assert refused[0]["level"] == "ERROR"
-    metrics = [json.loads(line) for line in stdout.splitlines() if line.startswith("{") and '"_aws"' in line]
+    metrics = emf_blobs(stdout)
     counted = [m for m in metrics if "Refused" in m and m.get("reason") == reason]
     assert len(counted) == 1
+    assert [m["reason"] for m in metrics if "Unavailable" in m] == [reason]
+
+
+def emf_blobs(stdout: str) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in stdout.splitlines() if line.startswith("{") and '"_aws"' in line]
 
 
 @pytest.mark.parametrize("fault", SECRETS_FAULTS.values(), ids=SECRETS_FAULTS.keys())
@@ -145,3 +154,65 @@ def test_dynamodb_faults_on_the_happyfox_audit_write_are_a_503(
     logs = log_stream(module)
     response = sign_in(module, "happyfox", make_login_token(aud="happyfox"))
     assert_outage(response, logs.getvalue(), capsys.readouterr().out, "jti_store_unavailable")
+
+
+# --- the Unavailable metric: every 503 reason, and nothing else --------------------------------------------------
+
+
+@pytest.mark.parametrize("reason", sorted(unavailable_reasons()))
+def test_every_503_reason_is_counted_once_in_unavailable(
+    flow: Any, reason: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Each reason the code can answer a 503 with (read from its syntax tree, as the template's alarm tests do)
+    emits exactly one ``Unavailable`` blob with that reason and the service, beside its ``Refused``."""
+    name, module = flow
+
+    def outage(query: Any) -> LoginIdentity:
+        raise DependencyUnavailable(reason, detail="the test's outage")
+
+    monkeypatch.setattr(module.flow, "identify", outage)
+    capsys.readouterr()
+    response = sign_in(module, name, make_login_token(aud=name))
+    assert (response["statusCode"], response["headers"]["Retry-After"]) == (503, "60")
+    metrics = emf_blobs(capsys.readouterr().out)
+    [blob] = [m for m in metrics if "Unavailable" in m]
+    assert (blob["service"], blob["reason"], blob["Unavailable"]) == (name, reason, [1.0])
+    [directive] = blob["_aws"]["CloudWatchMetrics"]
+    assert directive["Dimensions"] == [["service", "reason"]]
+    assert directive["Metrics"] == [{"Name": "Unavailable", "Unit": "Count"}]
+    assert [m["reason"] for m in metrics if "Refused" in m] == [reason]
+
+
+def _unexpected(query: Any) -> LoginIdentity:
+    raise RuntimeError("a bug")
+
+
+# name -> (query to send instead of a good login token, or None for a good one; status; what identify does)
+REFUSALS: dict[str, tuple[str | None, int, Any]] = {
+    "forged token": ("login_token=" + make_login_token(key="not-the-login-token-key-0123456789abcdef"), 401, None),
+    "token for another vendor": ("login_token=" + make_login_token(aud="someone-else"), 403, None),
+    "repeated parameter": ("login_token=a&login_token=b", 400, None),
+    "query too long": ("x=" + "a" * 9000, 414, None),
+    "a bug": (None, 500, _unexpected),
+}
+
+
+@pytest.mark.parametrize("case", REFUSALS.values(), ids=REFUSALS.keys())
+def test_refusals_that_are_not_503s_never_count_in_unavailable(
+    flow: Any, case: tuple[str | None, int, Any], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    name, module = flow
+    query, status, identify = case
+    if identify is not None:
+        monkeypatch.setattr(module.flow, "identify", identify)
+    capsys.readouterr()
+    if query is None:
+        response = sign_in(module, name, make_login_token(aud=name))
+    else:
+        prefix = FLOWS[name][1]
+        event = load_event(FLOWS[name][0], query=f"{prefix}{query}")
+        response = module.lambda_handler(event, LambdaContext())
+    assert response["statusCode"] == status
+    metrics = emf_blobs(capsys.readouterr().out)
+    assert len([m for m in metrics if "Refused" in m]) == 1  # the refusal was counted, where the test can see it
+    assert [m for m in metrics if "Unavailable" in m] == []

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from sso_bridge.errors import ConfigurationError
+from sso_bridge.oidc_provider import Provider, is_cognito_issuer
 from sso_bridge.settings import CommonSettings, OidcSettings
 
 COMMON = {
@@ -88,3 +89,29 @@ def test_domains_are_lower_case_exact_names() -> None:
 def test_bad_values_name_the_variable(name: str, value: str, message: str) -> None:
     with pytest.raises(ConfigurationError, match=message):
         CommonSettings.from_env({**COMMON, **OIDC, name: value})
+
+
+COGNITO_ISSUERS = {
+    "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_AbCdEf123": True,
+    "https://cognito-idp.us-gov-west-1.amazonaws.com/us-gov-west-1_AbCdEf123": True,
+    "https://cognito-idp.cn-north-1.amazonaws.com.cn/cn-north-1_AbCdEf123": True,  # the template's AWS::URLSuffix
+    # Not Cognito: a look-alike host, a port, another scheme, a path of more, a custom domain, Unicode, any case.
+    "https://cognito-idp.eu-west-1.amazonaws.com.evil.example/eu-west-1_AbCdEf123": False,
+    "https://evil.example/cognito-idp.eu-west-1.amazonaws.com/eu-west-1_AbCdEf123": False,
+    "https://cognito-idp.eu-west-1.amazonaws.com:8443/eu-west-1_AbCdEf123": False,
+    "http://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_AbCdEf123": False,
+    "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_AbCdEf123/x": False,
+    "https://cognito-idp.eu-west-1.amazonaws.com/": False,
+    "https://auth.example.com/eu-west-1_AbCdEf123": False,
+    "https://sso-bridge.auth.eu-west-1.amazoncognito.com": False,
+    "https://cognito-idp.eu-west-\u0661.amazonaws.com/eu-west-1_AbCdEf123": False,  # an Arabic-Indic digit one
+    "https://COGNITO-IDP.eu-west-1.amazonaws.com/eu-west-1_AbCdEf123": False,
+    "https://login.example.com/tenant": False,
+}
+
+
+@pytest.mark.parametrize(("issuer", "cognito"), COGNITO_ISSUERS.items())
+def test_cognito_is_recognised_by_its_issuer_alone(issuer: str, cognito: bool) -> None:
+    """Cognito's logout takes its own parameters; its issuer is fixed (the pool's domain, custom or not, is not)."""
+    assert is_cognito_issuer(issuer) is cognito
+    assert Provider(issuer).cognito is cognito

@@ -65,3 +65,31 @@ def test_host_lists_are_exact_lower_case_names() -> None:
 def test_host_lists_refuse_anything_but_host_names(value: str) -> None:
     with pytest.raises(ConfigurationError, match="H must hold bare host names"):
         env_hostnames({"H": value}, "H")
+
+
+def test_the_public_host_is_off_unless_set() -> None:
+    assert CommonSettings.from_env(GOOD).public_host is None
+    assert CommonSettings.from_env({**GOOD, "PUBLIC_HOST": " "}).public_host is None
+    assert CommonSettings.from_env({**GOOD, "PUBLIC_HOST": " SSO.Example.com "}).public_host == "sso.example.com"
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "https://sso.example.com",
+        "sso.example.com/",
+        "sso.example.com/portal",
+        "sso.example.com:443",
+        "user@sso.example.com",
+        "sso example.com",
+        "sso.example.com,other.example.com",
+        "SSO.\u00c9XAMPLE.COM",  # upper-case Unicode: lower-cases to a non-ASCII host
+        "\u212aelvin.example.com",  # the Kelvin sign lower-cases to an ASCII "k"
+        "localhost",
+        "*.example.com",
+        "sso.example.com.",
+    ],
+)
+def test_a_bad_public_host_stops_the_cold_start_naming_it(value: str) -> None:
+    with pytest.raises(ConfigurationError, match=r"^PUBLIC_HOST must hold bare host names"):
+        CommonSettings.from_env({**GOOD, "PUBLIC_HOST": value})

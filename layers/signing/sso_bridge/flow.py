@@ -1,7 +1,9 @@
 """The part every vendor flow shares: who is the user, what an email link needs, what a refusal looks like.
 
 Refusals are raised as ``BridgeError`` anywhere in a route and turned into a response here, once, so every
-flow logs them the same way (one line, reason and outcome, never the token) and counts them per reason.
+flow logs them the same way (one line, reason and outcome, never the token) and counts them per reason: every
+refusal in ``Refused``, and the 503s (an outage, not the user's doing) in ``Unavailable`` too, so an alarm sums
+one metric over every outage reason.
 
 Email links are handled here too, so no vendor can forget a step. A safe method (GET, HEAD) never spends a
 link and never mints a vendor token for one: mail scanners fetch every link before the reader does. GET and
@@ -85,6 +87,7 @@ class SignIn:
                 logger=logger,
                 metrics=metrics,
                 fallback_retry_url=settings.platform_login_url,
+                public_host=settings.public_host,
             )
             if settings.oidc is not None
             else None
@@ -182,7 +185,8 @@ class SignIn:
                 response = self.oidc.start(app.current_event, audience=self.audience, status=status)
             else:
                 assert self.settings.platform_login_url is not None  # settings require one of the two
-                location = login_redirect_url(self.settings.platform_login_url, request_url(app.current_event))
+                return_to = request_url(app.current_event, public_host=self.settings.public_host)
+                location = login_redirect_url(self.settings.platform_login_url, return_to)
                 response = redirect_response(location, status=status)
             destination = "oidc" if self.oidc is not None else "platform"
             extra = {"outcome": "login_redirect", "reason": exc.reason, "destination": destination}
@@ -208,6 +212,8 @@ class SignIn:
             log = logger.error if exc.status >= 500 else logger.warning
             log("request refused", extra={"outcome": "refused", "reason": exc.reason, "detail": exc.detail})
             metrics.count("Refused", reason=exc.reason)
+            if exc.status == 503:  # Metrics Insights has no OR: outages get a metric of their own
+                metrics.count("Unavailable", reason=exc.reason)
             return error_response(exc, request_id=request_id(), as_json=as_json())
 
         def _not_found(exc: NoRoute) -> Response:

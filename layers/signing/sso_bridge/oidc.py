@@ -40,7 +40,7 @@ from .observability import Logger, Metrics
 from .oidc_provider import ClientCredentials, Provider
 from .oidc_state import CALLBACK_PATH, COOKIE_PREFIX, SignInState, StateSigner, cookie_name
 from .redirects import with_query_param
-from .request import Query, request_scheme, request_url
+from .request import Query, public_origin, request_url
 from .responses import redirect_response
 from .secrets import KeyCache
 from .settings import OidcSettings
@@ -57,12 +57,12 @@ _MAX_SID_LENGTH = 64
 _ERROR_CODE = re.compile(r"[a-z_]{1,40}", re.ASCII)  # RFC 6749 §4.1.2.1 codes; anything else is not logged
 
 
-def callback_url(event: Event) -> str:
-    """``/oidc/callback`` on the host (and API stage) this request came to: the cookie lives on that host."""
-    scheme = request_scheme(event)
+def callback_url(event: Event, public_host: str | None = None) -> str:
+    """``/oidc/callback`` on the host (and API stage) the browser used for this request (``public_origin``): the
+    cookie lives on that host."""
     stage = event.request_context.stage
     prefix = f"/{stage}" if stage != "$default" and event.raw_path.startswith(f"/{stage}/") else ""
-    return f"{scheme}://{event.request_context.domain_name}{prefix}{CALLBACK_PATH}"
+    return f"{public_origin(event, public_host)}{prefix}{CALLBACK_PATH}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +87,7 @@ class OidcSignIn:
         metrics: Metrics,
         provider: Provider | None = None,
         fallback_retry_url: str | None = None,
+        public_host: str | None = None,
     ) -> None:
         self.settings = settings
         self.keys = keys
@@ -97,6 +98,7 @@ class OidcSignIn:
         self.logger = logger
         self.metrics = metrics
         self.fallback_retry_url = fallback_retry_url
+        self.public_host = public_host
         # No network here: discovery happens with the first signed-out user.
         self.provider = provider or Provider(settings.issuer)
 
@@ -110,8 +112,8 @@ class OidcSignIn:
         reauthenticate = Query(event.raw_query_string).get(REAUTHENTICATE, max_length=16) == "login"
         state = signer.new(
             audience=audience,
-            return_to=request_url(event, without=("login_token", REAUTHENTICATE)),
-            redirect_uri=callback_url(event),
+            return_to=request_url(event, public_host=self.public_host, without=("login_token", REAUTHENTICATE)),
+            redirect_uri=callback_url(event, self.public_host),
             issuer=self.settings.issuer,
             now=now,
         )
@@ -151,7 +153,7 @@ class OidcSignIn:
                 state_error = exc
         # "Try again" leads to where the user was going, when the bridge itself wrote that down for this host;
         # without a state to trust (another browser, a forged cookie), to the platform's sign-in page if any.
-        verified = state is not None and _same_origin(state.return_to, event)
+        verified = state is not None and self._same_origin(state.return_to, event)
         retry = state.return_to if state is not None and verified else self.fallback_retry_url
         try:
             return self._complete(event, query, sid, cookie, state, state_error)
@@ -188,7 +190,7 @@ class OidcSignIn:
         assert state is not None
         if not hmac.compare_digest(state.sid.encode(), sid.encode()):
             raise OidcRefused("oidc_state_mismatch")
-        if not _same_origin(state.return_to, event) or state.redirect_uri != callback_url(event):
+        if not self._same_origin(state.return_to, event) or state.redirect_uri != callback_url(event, self.public_host):
             raise OidcRefused("oidc_state_invalid", detail="another host")
         if state.issuer != self.settings.issuer:
             raise OidcRefused("oidc_state_invalid", detail="another provider")
@@ -305,20 +307,27 @@ class OidcSignIn:
             raise ProviderUnavailable("secret_not_set", detail="OIDC_CLIENT_ID unset and the secret is not JSON")
         return ClientCredentials(client_id=client_id, client_secret=raw)
 
-    def logout_url(self, post_logout_redirect_uri: str | None) -> str | None:
-        """Where to end the provider's session (RP-initiated logout), when enabled and offered. A provider (or a
-        secret) that cannot be reached is logged and skipped: signing out of the portal must never fail."""
+    def logout_url(self, signed_out_url: str | None) -> str | None:
+        """Where to end the provider's session, then land on ``signed_out_url`` (``PLATFORM_LOGOUT_URL``), when
+        enabled and offered. A provider (or a secret) that cannot be reached is logged and skipped: signing out of
+        the portal must never fail.
+
+        Amazon Cognito's ``/logout`` needs a ``logout_uri`` registered as one of the app client's sign-out URLs
+        and shows an error page without one: with no ``signed_out_url`` its part is skipped (and logged), the user
+        signs out of the portal only. The bridge's own signed-out page cannot stand in: it is the logout route."""
         if not self.settings.logout:
             return None
+        if not signed_out_url and self.provider.cognito:
+            detail = "Cognito's /logout needs a logout_uri: set PLATFORM_LOGOUT_URL"
+            self.logger.warning("provider logout skipped", extra={"reason": "logout_uri_missing", "detail": detail})
+            return None
         try:
-            return self.provider.end_session_url(
-                client_id=self._client().client_id, post_logout_redirect_uri=post_logout_redirect_uri
-            )
+            return self.provider.end_session_url(client_id=self._client().client_id, signed_out_url=signed_out_url)
         except DependencyUnavailable as exc:
             self.logger.warning("provider logout skipped", extra={"reason": exc.reason, "detail": exc.detail})
             return None
 
-
-def _same_origin(url: str, event: Event) -> bool:
-    mine, theirs = urlsplit(callback_url(event)), urlsplit(url)
-    return (theirs.scheme, theirs.netloc) == (mine.scheme, mine.netloc)
+    def _same_origin(self, url: str, event: Event) -> bool:
+        """``url`` is on the origin this request's URLs are built on (scheme, host and port)."""
+        mine, theirs = urlsplit(callback_url(event, self.public_host)), urlsplit(url)
+        return (theirs.scheme, theirs.netloc) == (mine.scheme, mine.netloc)

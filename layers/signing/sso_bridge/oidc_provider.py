@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import http.client
 import json
+import re
 import threading
 import time
 import urllib.error
@@ -37,6 +38,7 @@ __all__ = [
     "Metadata",
     "Provider",
     "Tokens",
+    "is_cognito_issuer",
 ]
 
 TIMEOUT_SECONDS = 2.0
@@ -44,6 +46,18 @@ METADATA_MAX_AGE = 3600
 JWKS_MAX_AGE = 600
 JWKS_REFETCH_SECONDS = 10
 MAX_BODY_BYTES = 1 << 20
+# An Amazon Cognito user pool's issuer: https://cognito-idp.<region>.amazonaws.com/<pool id> (.com.cn in China).
+_COGNITO_ISSUER = re.compile(
+    r"https://cognito-idp\.[a-z]{2}(?:-[a-z]+)+-[0-9]{1,2}\.amazonaws\.com(?:\.cn)?/[A-Za-z0-9_-]+", re.ASCII
+)
+
+
+def is_cognito_issuer(issuer: str) -> bool:
+    """Whether ``issuer`` is an Amazon Cognito user pool's, read from the issuer alone: its logout endpoint takes
+    Cognito's own parameters. Not from the endpoints' host: a pool with a custom domain serves them on the
+    company's host (auth.example.com), while its issuer never moves, is ASCII, and is the operator's setting that
+    the discovery document must repeat byte for byte."""
+    return _COGNITO_ISSUER.fullmatch(issuer) is not None
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +124,7 @@ class Provider:
         self.timeout = timeout
         self._clock = clock
         self._local = urlsplit(issuer).scheme == "http"  # settings allow http for localhost only
+        self.cognito = is_cognito_issuer(issuer)
         self._opener = urllib.request.build_opener(_NoRedirects)
         self._lock = threading.Lock()
         self._metadata: tuple[float, Metadata] | None = None
@@ -215,14 +230,17 @@ class Provider:
             raise InvalidIdToken("oidc_userinfo_refused", detail=str(status))
         return self._json("userinfo", (status, body))
 
-    def end_session_url(self, *, client_id: str, post_logout_redirect_uri: str | None) -> str | None:
-        """RP-initiated logout (OpenID Connect RP-Initiated Logout 1.0), when the provider offers it."""
+    def end_session_url(self, *, client_id: str, signed_out_url: str | None) -> str | None:
+        """Where the browser ends the provider's session, when the provider offers it: OpenID Connect
+        RP-Initiated Logout 1.0 (``client_id``, ``post_logout_redirect_uri``), or Amazon Cognito's ``/logout``
+        (``client_id``, ``logout_uri``: one of the app client's sign-out URLs)."""
         endpoint = self.metadata().end_session_endpoint
         if endpoint is None:
             return None
         url = with_query_param(endpoint, "client_id", client_id)
-        if post_logout_redirect_uri:
-            url = with_query_param(url, "post_logout_redirect_uri", post_logout_redirect_uri)
+        if signed_out_url:
+            name = "logout_uri" if self.cognito else "post_logout_redirect_uri"
+            url = with_query_param(url, name, signed_out_url)
         return url
 
     # HTTP

@@ -2,10 +2,15 @@
 
 The query string is parsed here, strictly, rather than through the event's merged parameters: payload v2
 joins repeated parameters with commas, which would let ``?login_token=a&login_token=b`` mean something.
+
+Every absolute URL the bridge builds for a request (the return URL, the OpenID redirect URI) starts with
+``public_origin``: the host the browser used, which behind CloudFront or a custom domain is ``PUBLIC_HOST``, not
+the one API Gateway names in the event.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Collection
 from urllib.parse import parse_qsl, unquote_plus, urlunsplit
 
@@ -13,10 +18,20 @@ from .errors import BadRequest, InputTooLarge
 from .http import Event
 from .redirects import with_query_param
 
-__all__ = ["MAX_QUERY_LENGTH", "Query", "login_redirect_url", "request_scheme", "request_url"]
+__all__ = [
+    "MAX_QUERY_LENGTH",
+    "Query",
+    "is_function_url_host",
+    "login_redirect_url",
+    "public_origin",
+    "request_scheme",
+    "request_url",
+]
 
 MAX_QUERY_LENGTH = 8192
 _MAX_FIELDS = 32
+# A Lambda function URL's own host, as Lambda names it in requestContext.domainName (never the client's Host).
+_FUNCTION_URL_HOST = re.compile(r"[a-z0-9]+\.lambda-url\.[a-z0-9-]+\.on\.aws", re.ASCII)
 
 
 class Query:
@@ -53,13 +68,32 @@ def request_scheme(event: Event) -> str:
     return proto if proto in ("http", "https") else "https"
 
 
-def request_url(event: Event, *, without: Collection[str] = ("login_token",)) -> str:
-    """The absolute URL the user asked for, minus the parameters ``without`` (their stale login token).
+def is_function_url_host(host: str) -> bool:
+    """``<url-id>.lambda-url.<region>.on.aws``: a request that came to a function URL, not the HTTP API."""
+    return _FUNCTION_URL_HOST.fullmatch(host) is not None
+
+
+def public_origin(event: Event, public_host: str | None = None) -> str:
+    """``scheme://host`` of the URL the browser used, for every absolute URL built for this request.
+
+    With ``public_host`` (``PUBLIC_HOST``), a request through the HTTP API gets ``https://<public_host>``: behind
+    CloudFront the event names the API's own execute-api host, and with a custom domain users may arrive on
+    either, but the cookies and the redirect URIs must be on the one the browser keeps. A function URL's request
+    keeps its own host (email links stay on function URLs). Without it, the event's host, as before.
+    """
+    host = event.request_context.domain_name
+    if public_host is not None and not is_function_url_host(host):
+        return f"https://{public_host}"
+    return f"{request_scheme(event)}://{host}"
+
+
+def request_url(event: Event, *, public_host: str | None = None, without: Collection[str] = ("login_token",)) -> str:
+    """The absolute URL the user asked for (on ``public_origin``), minus the parameters ``without`` (their stale
+    login token).
 
     The rest of the query is kept byte for byte, so vendor parameters survive the round trip.
     """
-    scheme = request_scheme(event)
-    host = event.request_context.domain_name
+    scheme, _, host = public_origin(event, public_host).partition("://")
     parts = event.raw_query_string.split("&")
     kept = [part for part in parts if part and unquote_plus(part.split("=", 1)[0]) not in without]
     return urlunsplit((scheme, host, event.raw_path or "/", "&".join(kept), ""))

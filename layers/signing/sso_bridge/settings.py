@@ -82,7 +82,8 @@ def env_int(env: Mapping[str, str], name: str, default: int, *, minimum: int, ma
 
 def _hostname(name: str, raw: str) -> str:
     host = raw.strip().lower()
-    if not _HOSTNAME.match(host):
+    # ASCII before lower-casing, too: the Kelvin sign lower-cases to an ASCII "k".
+    if not raw.isascii() or not _HOSTNAME.match(host):
         raise ConfigurationError(f"{name} must hold bare host names like portal.example.com, got {raw!r}")
     return host
 
@@ -193,6 +194,7 @@ class CommonSettings:
     portal_name: str
     trace_subsegments: bool
     oidc: OidcSettings | None = None
+    public_host: str | None = None  # None: URLs on the host the event names (sso_bridge.request.public_origin)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str], *, portal_name: str = "the portal") -> CommonSettings:
@@ -225,4 +227,6 @@ class CommonSettings:
             portal_name=env_display_name(env, "PORTAL_NAME", portal_name),
             trace_subsegments=env_bool(env, "TRACE_SUBSEGMENTS"),
             oidc=oidc,
+            # The host browsers use for the HTTP API (a custom domain, CloudFront); empty: the event's own.
+            public_host=env_hostname(env, "PUBLIC_HOST") if env.get("PUBLIC_HOST", "").strip() else None,
         )
