@@ -25,6 +25,7 @@ from local.console import note
 from local.server import Reply, Request
 
 __all__ = [
+    "DEFAULT_ROUTE",
     "ApiRoute",
     "Invoke",
     "RouteTable",
@@ -36,6 +37,7 @@ __all__ = [
 ]
 
 Invoke = Callable[[dict[str, Any]], Any]
+DEFAULT_ROUTE = "$default"  # the route key of paths no other route matches
 _TEXT_TYPES = ("text/", "application/json", "application/xml", "application/x-www-form-urlencoded", "+json", "+xml")
 
 
@@ -47,7 +49,7 @@ class ApiRoute:
 
     @property
     def key(self) -> str:
-        return f"{self.method} {self.path}"
+        return DEFAULT_ROUTE if self.path == DEFAULT_ROUTE else f"{self.method} {self.path}"
 
     def pattern(self) -> re.Pattern[str]:
         # {name} is one segment, {name+} the rest of the path, as in HTTP API route keys.
@@ -212,8 +214,10 @@ def http_api_app(
     *,
     fallback: Callable[[Request], Reply | None],
     vendor_origins: Mapping[str, str] | None = None,
+    default: Invoke | None = None,
 ) -> Callable[[Request], Reply]:
-    """The HTTP API: template routes first, then local extras (``fallback``), else API Gateway's 404.
+    """The HTTP API: template routes first, then local extras (``fallback``), then the ``$default`` route's
+    function (``default``, when the template has one), else API Gateway's own 404.
 
     ``vendor_origins``: vendor host -> local stand-in origin, for the handlers' redirects (see ``local_location``).
     """
@@ -223,10 +227,12 @@ def http_api_app(
         matched = routes.match(request.method, unquote(request.path))
         if matched is None:
             reply = fallback(request)
-            if reply is None:
+            if reply is not None:
+                return reply
+            if default is None:
                 note("no_route")
                 return _json_reply(404, "Not Found", "apigw-requestid")
-            return reply
+            matched = ApiRoute("ANY", DEFAULT_ROUTE, default), {}
         route, params = matched
         event = to_event(
             request, route_key=route.key, api_id="local", account_id="123456789012", path_parameters=params

@@ -1,6 +1,6 @@
 """The local OpenID provider: panva's ``oidc-provider`` (``local/oidc_provider/``) under Node.js, with the stack.
 
-``make run`` signs users in through it unless told otherwise (see ``local.stack.Config``): a real, OpenID
+``make run`` signs users in through it unless told otherwise (see ``local.config.Config``): a real, OpenID
 Certified provider on loopback, so the bridge's OIDC sign-in runs end to end with no account anywhere. Its
 development login page takes any login and any password; ``ACCOUNTS`` are the two users the tour names (the
 login is the email, ``@example.com`` added when it has none; any other login is a verified email, no name).

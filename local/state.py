@@ -42,6 +42,7 @@ class LocalStackState:
     secret_ids: dict[str, str]  # function variable (LOGIN_TOKEN_SECRET_ID, ...) -> secret name in moto
     tables: dict[str, str]  # function variable (JTI_TABLE_NAME, ...) -> table name in moto
     settings: dict[str, str] = field(default_factory=dict)  # variables commands must agree with (LINK_TOKEN_MAX_TTL)
+    vendor_origins: dict[str, str] = field(default_factory=dict)  # vendor host -> its local stand-in's origin
 
     def aws_environment(self) -> dict[str, str]:
         """Variables that point boto3 at the stack's moto with dummy credentials, never at AWS."""

@@ -46,6 +46,7 @@ COLUMNS = (
     "request_id",
     "login_jti",
     "expires_at",
+    "smoke",  # "yes": issued to `make smoke`'s reserved address (SMOKE_EMAIL), not to a person
     "user_agent",
 )
 _TIMES = ("issued_at", "expires_at", "purge_at")
@@ -100,6 +101,8 @@ def _cell(record: Mapping[str, Any], column: str) -> str:
     value = record.get(column)
     if column in _TIMES:
         return _iso(value)
+    if column == "smoke":
+        return "yes" if value is True else ""
     return "" if value is None else _printable(str(value))
 
 

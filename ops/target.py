@@ -20,7 +20,7 @@ import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import boto3
 from botocore.config import Config
@@ -47,6 +47,7 @@ __all__ = [
     "resolve",
     "stack_name",
     "vendor_outputs",
+    "vendor_secrets",
     "vendors",
 ]
 
@@ -66,6 +67,19 @@ _STACK_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9-]{0,127}$", re.ASCII)
 # moto answers at once or not at all; AWS gets the standard retries.
 _LOCAL_CONFIG = Config(connect_timeout=2, read_timeout=30, retries={"mode": "standard", "max_attempts": 2})
 _AWS_CONFIG = Config(connect_timeout=5, read_timeout=30, retries={"mode": "standard", "max_attempts": 5})
+# Stacks CloudFormation lists without outputs (never created, or going away): without this, every vendor would look
+# switched off and every output missing.
+_FAILED_CREATE = "its first create failed: read its events (describe-stack-events), delete it, deploy again"
+_NOT_CREATED = {
+    "REVIEW_IN_PROGRESS": "its change set was never executed: deploy again (`make deploy`) and confirm the change set",
+    "CREATE_IN_PROGRESS": "it is still being created: wait for CREATE_COMPLETE",
+    "CREATE_FAILED": _FAILED_CREATE,
+    "ROLLBACK_IN_PROGRESS": _FAILED_CREATE,
+    "ROLLBACK_FAILED": _FAILED_CREATE,
+    "ROLLBACK_COMPLETE": _FAILED_CREATE,
+    "DELETE_IN_PROGRESS": "it is being deleted",
+    "DELETE_FAILED": "it was partly deleted: delete it again, then deploy",
+}
 
 
 class TargetError(Exception):
@@ -88,6 +102,26 @@ def vendor_outputs(template: dict[str, object] | None = None) -> dict[str, str]:
     return {Path(spec.code_uri).name: f"{spec.logical_id}Url" for spec in functions(template) if spec.function_url}
 
 
+def vendor_secrets(template: dict[str, Any] | None = None) -> dict[str, tuple[str, str]]:
+    """Vendor -> (the function variable naming its vendor key's secret, the stack output with its ARN).
+
+    The variable is the vendor function's own ``*_SECRET_ID`` that ``!Ref``s a secret (``CLICKFUNNELS_SECRET_ID:
+    !Ref ClickFunnelsSecret``); the output is that secret's logical id + ``Arn`` (``ClickFunnelsSecretArn``).
+    """
+    template = template or load_template()
+    resources = template.get("Resources", {})
+    shared = template.get("Globals", {}).get("Function", {}).get("Environment", {}).get("Variables", {})
+    found: dict[str, tuple[str, str]] = {}
+    for spec in functions(template):
+        for variable, value in spec.environment.items():
+            secret = value.get("Ref") if isinstance(value, dict) else None
+            if variable in shared or not variable.endswith("_SECRET_ID") or not isinstance(secret, str):
+                continue
+            if resources.get(secret, {}).get("Type") == "AWS::SecretsManager::Secret":
+                found.setdefault(Path(spec.code_uri).name, (variable, f"{secret}Arn"))
+    return found
+
+
 @dataclass(frozen=True)
 class Target:
     """A bridge's resources and a boto3 session aimed at them; ``where`` names it in messages."""
@@ -96,9 +130,16 @@ class Target:
     local: bool
     session: boto3.session.Session
     endpoint_url: str | None
-    function_urls: Mapping[str, str]  # vendor -> function URL (ends with /)
+    function_urls: Mapping[str, str]  # vendor -> function URL (ends with /); only the vendors this bridge has
     resources: Mapping[str, str]  # function variable (JTI_TABLE_NAME, ...) -> name or ARN
     settings: Mapping[str, str] = field(default_factory=dict)  # function variable -> value, where known
+    api_url: str = ""  # the HTTP API's public base URL (the custom domain when set), no trailing /
+    vendor_origins: Mapping[str, str] = field(default_factory=dict)  # local stand-ins: vendor host -> origin
+
+    @property
+    def vendors(self) -> frozenset[str]:
+        """The vendors this bridge serves (a deployment may switch some off)."""
+        return frozenset(vendor for vendor, url in self.function_urls.items() if url.strip())
 
     @property
     def _config(self) -> Config:
@@ -127,6 +168,16 @@ class Target:
             output = vendor_outputs().get(vendor, f"{vendor} function URL")
             raise TargetError(f"{self.where} has no output {output}: deploy the current template.yaml")
         return url if url.endswith("/") else url + "/"
+
+    def vendor_secret_id(self, vendor: str) -> str:
+        """The secret holding ``vendor``'s key (what the vendor verifies its tokens with)."""
+        variable, output = vendor_secrets().get(vendor, (f"{vendor.upper()}_SECRET_ID", f"{vendor} secret"))
+        value = self.resources.get(variable, "").strip()
+        if value:
+            return value
+        if self.local:
+            raise TargetError(f"{self.where} names no {variable}: restart it with `make run`")
+        raise TargetError(f"{self.where} has no output {output}: deploy the current template.yaml")
 
     def setting(self, variable: str) -> str | None:
         """A function variable's value in this deployment, ``None`` when the target does not say."""
@@ -224,6 +275,8 @@ def _resolve_local(environ: Mapping[str, str] | None) -> Target:
         function_urls=dict(state.function_urls),
         resources={**state.secret_ids, **state.tables},
         settings=dict(state.settings),
+        api_url=state.api_url.rstrip("/"),
+        vendor_origins=dict(state.vendor_origins),
     )
 
 
@@ -247,6 +300,9 @@ def _resolve_stack(name: str) -> Target:
     if not stacks:
         raise TargetError(f"stack {name} not found in {region}: pass --stack-name (or set STACK_NAME)")
     stack = stacks[0]
+    status = stack.get("StackStatus", "")
+    if status in _NOT_CREATED:
+        raise TargetError(f"{where} is {status}: {_NOT_CREATED[status]}")
     outputs = {o["OutputKey"]: o.get("OutputValue", "") for o in stack.get("Outputs", []) if "OutputKey" in o}
     parameters = {
         p["ParameterKey"]: p.get("ParameterValue", "") for p in stack.get("Parameters", []) if "ParameterKey" in p
@@ -260,14 +316,33 @@ def _resolve_stack(name: str) -> Target:
         function_urls={
             vendor: outputs[output] for vendor, output in vendor_outputs(template).items() if output in outputs
         },
-        resources={variable: outputs[output] for variable, output in OUTPUTS.items() if output in outputs},
-        settings=_settings(template, parameters),
+        resources={
+            variable: outputs[output]
+            for variable, output in [*OUTPUTS.items(), *vendor_secrets(template).values()]
+            if output in outputs
+        },
+        settings=_settings(template, parameters, outputs),
+        api_url=outputs.get("ApiUrl", "").strip().rstrip("/"),
     )
 
 
-def _settings(template: dict[str, object], parameters: Mapping[str, str]) -> dict[str, str]:
-    """Function variables set from the stack's parameters (``VAR: !Ref Param``), as the functions see them."""
+def _settings(
+    template: dict[str, object], parameters: Mapping[str, str], outputs: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """Function variables set from the stack's parameters (``VAR: !Ref Param``), as the functions see them, and
+    ``OIDC_ISSUER`` when OpenID Connect is on: the ``OidcIssuerUrl`` output, else the parameter, else Cognito's."""
     settings: dict[str, str] = {}
+    outputs = outputs or {}
+    issuer = next(
+        (
+            value.strip()
+            for value in (outputs.get("OidcIssuerUrl"), parameters.get("OidcIssuer"), outputs.get("CognitoIssuer"))
+            if value and value.strip()
+        ),
+        "",
+    )
+    if issuer:
+        settings["OIDC_ISSUER"] = issuer
     for spec in functions(template):
         for variable, value in spec.environment.items():
             if isinstance(value, dict) and set(value) == {"Ref"} and value["Ref"] in parameters:

@@ -24,7 +24,7 @@ from sso_bridge.entry import lambda_entry
 from sso_bridge.errors import ConfigurationError, RedirectNotAllowed
 from sso_bridge.flow import SIGN_IN_METHODS, SignIn, new_app
 from sso_bridge.http import Response
-from sso_bridge.jti_store import IssueRecord, JtiStore
+from sso_bridge.jti_store import SMOKE_EMAIL, IssueRecord, JtiStore
 from sso_bridge.login_token import LoginIdentity
 from sso_bridge.observability import Logger, Metrics
 from sso_bridge.redirects import allowed_url
@@ -117,6 +117,7 @@ def login() -> Response:
         source_ip=http.get("sourceIp") or "",
         user_agent=http.get("userAgent") or app.current_event.headers.get("user-agent") or "",
         login_jti=user.jti,
+        smoke=user.email.lower() == SMOKE_EMAIL,
     )
     # Recorded before it is signed: a token without its audit record never exists.
     jti = jti_store.issue(record)

@@ -17,7 +17,7 @@ import pytest
 from botocore.stub import Stubber
 
 from sso_bridge.errors import ConfigurationError
-from sso_bridge.jti_store import JtiStore
+from sso_bridge.jti_store import SMOKE_EMAIL, JtiStore
 from tests.helpers import (
     HAPPYFOX_ACCOUNT_URL,
     JTI_TABLE_NAME,
@@ -140,6 +140,14 @@ def test_record_holds_the_audit_trail_and_nothing_secret(happyfox: ModuleType, j
     }
     for secret in (token, vendor_token, HF_KEY, LOGIN_TOKEN_KEY):
         assert all(secret not in value for value in plain.values())
+
+
+def test_a_smoke_sign_in_is_marked_as_smoke_in_its_record(happyfox: ModuleType, jti_table: Any) -> None:
+    # `make smoke` signs in as the reserved address (any capitalisation); a person's record has no mark
+    for email in (SMOKE_EMAIL, SMOKE_EMAIL.upper(), "jane.doe+vip@example.com"):
+        assert invoke(happyfox, f"login_token={login_token(email)}")["statusCode"] == 302
+    marks = {item["email"]["S"]: item.get("smoke") for item in records(jti_table)}
+    assert marks == {SMOKE_EMAIL: {"BOOL": True}, SMOKE_EMAIL.upper(): {"BOOL": True}, "jane.doe+vip@example.com": None}
 
 
 def test_retention_is_configurable(load_function: Callable[..., ModuleType], jti_table: Any) -> None:

@@ -142,6 +142,25 @@ def test_collision_seen_through_the_wire_format(jti_table: Any) -> None:
     assert all(params["ConditionExpression"] == "attribute_not_exists(jti)" for params in seen)
 
 
+def test_a_put_retried_after_its_answer_was_lost_is_ours_not_a_collision(monkeypatch: pytest.MonkeyPatch) -> None:
+    """botocore sends a put again when its answer is lost (a read timeout after DynamoDB wrote it); DynamoDB refuses
+    the second and, asked to, sends the record that holds the jti: this very one. The jti is on record once, and
+    no other is drawn (tests/integration/test_dynamodb_engines.py loses the answer for real, on DynamoDB Local)."""
+    client = boto3.client("dynamodb", region_name="eu-west-1")
+    store = JtiStore(JTI_TABLE_NAME, retention_days=90, client=client)
+    monkeypatch.setattr(jti_store, "new_jti", lambda: "a" * 32)
+    stubber = Stubber(client)
+    stubber.add_client_error(
+        "put_item",
+        service_error_code="ConditionalCheckFailedException",
+        http_status_code=400,
+        modeled_fields={"Item": store.item("a" * 32, RECORD)},
+    )
+    with stubber:
+        assert store.issue(RECORD) == "a" * 32
+    stubber.assert_no_pending_responses()
+
+
 @pytest.mark.parametrize(
     "code", ["ProvisionedThroughputExceededException", "ThrottlingException", "InternalServerError", "AccessDenied"]
 )

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from local.gateway import ApiRoute, RouteTable, function_url_app, http_api_app, local_location
-from local.server import Request
+from local.server import Reply, Request
 
 ORIGINS = {"yourworkspace.myclickfunnels.com": "http://localhost:3004", "acme.kustomer.help": "http://localhost:3006"}
 TOKEN = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4In0.c2ln"
@@ -81,3 +81,31 @@ def test_without_stand_ins_redirects_go_to_the_vendor() -> None:
     routes = RouteTable([ApiRoute("GET", "/clickfunnels/sso", redirect_to(location))])
     reply = http_api_app(routes, fallback=lambda _: None)(request("/clickfunnels/sso"))
     assert dict(reply.headers)["Location"] == location
+
+
+# What no route matches: the $default route's function when the template has one, else API Gateway's own 404.
+
+
+def echo_route_key(event: dict[str, Any]) -> dict[str, Any]:
+    return {"statusCode": 404, "headers": {"Content-Type": "application/json"}, "body": event["routeKey"]}
+
+
+def test_an_unknown_path_goes_to_the_default_route_s_function_with_its_route_key() -> None:
+    routes = RouteTable([ApiRoute("GET", "/clickfunnels/sso", redirect_to("https://x.example/"))])
+    api = http_api_app(routes, fallback=lambda _: None, default=echo_route_key)
+    reply = api(request("/kustomer/login"))
+    assert (reply.status, reply.body) == (404, b"$default")
+    assert api(request("/clickfunnels/sso")).status == 302  # the routes come first
+
+
+def test_local_pages_come_before_the_default_route() -> None:
+    page = Reply(200, [], b"index")
+    api = http_api_app(RouteTable([]), fallback=lambda r: page if r.path == "/" else None, default=echo_route_key)
+    assert api(request("/")).body == b"index"
+    assert api(request("/other")).body == b"$default"
+
+
+def test_without_a_default_route_an_unknown_path_is_api_gateways_404() -> None:
+    reply = http_api_app(RouteTable([]), fallback=lambda _: None)(request("/kustomer/login"))
+    assert reply.status == 404
+    assert reply.body == b'{"message":"Not Found"}'

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from local import identity_provider, stack
+from local.config import Config, StartError, resolve_oidc
 from local.console import Console
 from local.identity_provider import (
     ACCOUNTS,
@@ -23,7 +24,6 @@ from local.identity_provider import (
     login_email,
     unavailable,
 )
-from local.stack import Config, StartError
 
 PLAN = ProviderPlan(
     host="127.0.0.1",
@@ -105,7 +105,7 @@ def test_not_installed_says_which_make_target_installs_it(tmp_path: Path, monkey
 
 def test_auto_falls_back_to_the_demo_platform_with_a_line_saying_why(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(identity_provider, "unavailable", lambda node=None: "Node.js is not installed")
-    config, note = stack._resolve_oidc(Config.from_env({}))
+    config, note = resolve_oidc(Config.from_env({}))
     assert config.oidc == "off"
     assert note == "No local OpenID provider (Node.js is not installed): sign-in at the demo platform."
 
@@ -113,12 +113,12 @@ def test_auto_falls_back_to_the_demo_platform_with_a_line_saying_why(monkeypatch
 def test_asked_for_and_missing_it_does_not_start(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(identity_provider, "unavailable", lambda node=None: "Node.js is not installed")
     with pytest.raises(StartError, match=r"^OIDC=on, but Node.js is not installed$"):
-        stack._resolve_oidc(Config.from_env({"OIDC": "on"}))
+        resolve_oidc(Config.from_env({"OIDC": "on"}))
 
 
 def test_available_it_is_used(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(identity_provider, "unavailable", lambda node=None: None)
-    assert stack._resolve_oidc(Config.from_env({})) == (Config.from_env({}), None)
+    assert resolve_oidc(Config.from_env({})) == (Config.from_env({}), None)
 
 
 # Its output.

@@ -7,24 +7,19 @@ from __future__ import annotations
 
 import errno
 import json
+from typing import Any
 
 import pytest
 
+from local.config import Config, PortUse, StartError, plan_ports, port_conflict, port_unavailable
+from local.identity_provider import CALLBACK_PATH
 from local.lambdas import LOCAL_DEFAULTS, function_environment
-from local.stack import (
-    Config,
-    PortUse,
-    StackPlan,
-    StartError,
-    kustomer_brands,
-    plan_ports,
-    plan_stack,
-    port_conflict,
-    port_unavailable,
-)
-from local.template import functions, load_template
+from local.plan import StackPlan, enabled_template, function_name, plan_stack
+from local.standins import kustomer_brands
+from local.template import functions, has_default_route, load_template
 
 TEMPLATE = load_template()
+VENDORS = [function_name(spec) for spec in functions(TEMPLATE)]  # clickfunnels, kustomer, happyfox, ... in order
 DEFAULT_HOSTS = [
     "yourworkspace.myclickfunnels.com",
     "yourcompany.kustomer.help",
@@ -331,3 +326,98 @@ def test_contradictory_or_incomplete_oidc_settings_are_named(shell: dict[str, st
     with pytest.raises(StartError) as raised:
         Config.from_env(shell)
     assert str(raised.value) == message
+
+
+# VENDORS: only some vendors.
+
+
+def served(stack: StackPlan) -> list[str]:
+    return [function_name(spec) for spec in stack.specs]
+
+
+def test_every_vendor_by_default() -> None:
+    assert served(plan()) == VENDORS
+    assert len(VENDORS) >= 3
+
+
+def test_vendors_serves_only_those_in_template_order() -> None:
+    stack = plan(VENDORS=" HappyFox ,kustomer,,happyfox")
+    assert served(stack) == ["kustomer", "happyfox"]
+    # Their function URLs take the ports after the API, then their stand-ins only
+    assert [use.what for use in stack.url_uses.values()] == ["the kustomer function URL", "the happyfox function URL"]
+    assert [use.port for use in stack.url_uses.values()] == [3001, 3002]
+    assert [site.vendor for site in stack.standins] == ["kustomer", "kustomer", "happyfox"]
+    assert [site.host for site, _ in stack.standin_uses] == DEFAULT_HOSTS[1:]
+    # No ClickFunnels key, route or environment anywhere
+    assert "sso-bridge/clickfunnels" not in [item.name for item in stack.secrets]
+    assert all("CLICKFUNNELS_SECRET_ID" not in env for env in stack.effective)
+    paths = [route.path for spec in stack.specs for route in spec.routes]
+    assert not [path for path in paths if path.startswith("/clickfunnels")]
+
+
+def callback_owners(template: dict[str, Any]) -> list[tuple[str, str]]:
+    """(vendor, method) of every function route on /oidc/callback."""
+    return [
+        (function_name(spec), route.method)
+        for spec in functions(template)
+        for route in spec.routes
+        if route.path == CALLBACK_PATH
+    ]
+
+
+def function_resource(vendor: str, *paths: str) -> dict[str, Any]:
+    events = {f"E{i}": {"Type": "HttpApi", "Properties": {"Method": "GET", "Path": p}} for i, p in enumerate(paths)}
+    return {
+        "Type": "AWS::Serverless::Function",
+        "Properties": {"CodeUri": f"functions/{vendor}", "Handler": "app.lambda_handler", "Events": events},
+    }
+
+
+def test_a_callback_route_on_a_switched_off_vendor_moves_to_the_first_enabled_one() -> None:
+    # A template whose callback event sits on the first vendor's function (as template.yaml's once did)
+    template = {
+        "Resources": {
+            "AFunction": function_resource("a", "/a/sso", CALLBACK_PATH),
+            "BFunction": function_resource("b", "/b/login"),
+            "CFunction": function_resource("c", "/c/login"),
+        }
+    }
+    assert callback_owners(enabled_template(template, ["b", "c"])) == [("b", "GET")]
+    assert callback_owners(enabled_template(template, ["c"])) == [("c", "GET")]
+    assert callback_owners(enabled_template(template, ["a", "c"])) == [("a", "GET")]
+    assert [function_name(spec) for spec in functions(enabled_template(template, ["c"]))] == ["c"]
+    assert callback_owners(template) == [("a", "GET")]  # the template itself is left as it was
+
+
+def test_every_choice_of_vendors_serves_the_oidc_callback() -> None:
+    # Through a route of an enabled function, or the HTTP API's $default route (the first enabled function)
+    for vendor in VENDORS:
+        stack = plan(VENDORS=vendor)
+        assert callback_owners(stack.template) in ([(vendor, "GET")], [])
+        assert callback_owners(stack.template) or has_default_route(stack.template)
+
+
+def test_the_jti_table_only_with_happyfox() -> None:
+    assert "JtiTable" in [table.logical_id for table in plan(VENDORS="happyfox").tables]
+    without = [table.logical_id for table in plan(VENDORS="clickfunnels,kustomer").tables]
+    assert "JtiTable" not in without
+    assert {"SpentLinksTable", "LinkRevocationsTable"} <= set(without)
+
+
+@pytest.mark.parametrize(
+    ("value", "says"),
+    [
+        ("zendesk", "VENDORS: 'zendesk' is not a vendor: choose from "),
+        ("happyfox,Zen desk", "VENDORS: 'zen desk' is not a vendor: choose from "),
+        ("clickfunnels;kustomer", "VENDORS: 'clickfunnels;kustomer' is not a vendor: choose from "),
+        ("", "VENDORS names no vendor: set it to one or more of "),
+        (" , ,,", "VENDORS names no vendor: set it to one or more of "),
+    ],
+)
+def test_a_name_that_is_no_vendor_is_refused_naming_the_valid_ones(value: str, says: str) -> None:
+    with pytest.raises(StartError) as raised:
+        plan(VENDORS=value)
+    message = str(raised.value)
+    assert message.startswith(says)
+    assert ", ".join(VENDORS) in message
+    assert "\n" not in message

@@ -2,7 +2,9 @@
 
 A jti is drawn from the OS CSPRNG and written with a conditional put (``attribute_not_exists``), so two
 containers can never issue the same one: the table, not the randomness alone, is the guarantee. The write
-comes first; if it fails the caller issues nothing, so no token exists without its record.
+comes first; if it fails the caller issues nothing, so no token exists without its record. A put whose answer
+is lost (a read timeout after DynamoDB wrote it) is sent again by botocore and refused: the refusal carries the
+record that holds the jti, and when that record is this very one, the jti is ours and on record once.
 
 The record is what an auditor needs to answer "was this token ours, when, for whom, from where" and nothing
 secret: never the token, never a key. ``purge_at`` is the table's TTL attribute (retention).
@@ -31,6 +33,7 @@ __all__ = [
     "JTI_BYTES",
     "MAX_DRAWS",
     "MAX_USER_AGENT_LENGTH",
+    "SMOKE_EMAIL",
     "IssueRecord",
     "JtiStore",
     "new_jti",
@@ -41,6 +44,9 @@ MAX_DRAWS = 3
 MAX_USER_AGENT_LENGTH = 512
 EMAIL_INDEX = "by-email"
 _COLLISION = "ConditionalCheckFailedException"
+# The reserved address `make smoke` (ops/smoke.py) signs in as (.invalid: RFC 2606, never a mailbox); its
+# records are marked ``smoke`` so an auditor tells a deploy check from a person.
+SMOKE_EMAIL = "smoke@sso-bridge.invalid"
 
 
 def new_jti() -> str:
@@ -61,6 +67,7 @@ class IssueRecord:
     source_ip: str
     user_agent: str
     login_jti: str | None = None
+    smoke: bool = False  # issued to SMOKE_EMAIL by `make smoke`, not to a person
 
 
 class JtiStore:
@@ -92,6 +99,8 @@ class JtiStore:
         }
         if record.login_jti:
             item["login_jti"] = {"S": record.login_jti}
+        if record.smoke:
+            item["smoke"] = {"BOOL": True}
         return item
 
     def issue(self, record: IssueRecord) -> str:
@@ -99,15 +108,19 @@ class JtiStore:
         client = self.client
         for _ in range(MAX_DRAWS):
             jti = new_jti()
+            item = self.item(jti, record)
             try:
                 client.put_item(
                     TableName=self.table_name,
-                    Item=self.item(jti, record),
+                    Item=item,
                     ConditionExpression="attribute_not_exists(jti)",
+                    ReturnValuesOnConditionCheckFailure="ALL_OLD",  # who holds the jti, with the refusal
                 )
             except ClientError as exc:
                 code = exc.response.get("Error", {}).get("Code", "")
                 if code == _COLLISION:
+                    if dict(exc.response).get("Item") == item:
+                        return jti  # our own put, retried after its answer was lost: it is on record
                     continue  # someone holds this jti: draw again
                 raise DependencyUnavailable("jti_store_unavailable", detail=code or type(exc).__name__) from exc
             except BotoCoreError as exc:
