@@ -1,8 +1,13 @@
 """Mint email links: a login token with ``use: "link"`` on a vendor's function URL, for one address or a CSV.
 
     python -m ops.link --provider clickfunnels --email jane@example.com [--name "Jane Doe"] [--ttl 7d]
-        [--redirect-to URL] [--campaign spring-sale] [--local] [--stack-name NAME]
+        [--redirect-to URL] [--campaign spring-sale] [--via api] [--local] [--stack-name NAME]
     python -m ops.link --provider kustomer --in contacts.csv --out links.csv [--ttl 3d] [--campaign C] [--local]
+
+``--via api`` puts the link on the HTTP API's public host (the stack's ``ApiUrl``: its custom domain when it has
+one) and the vendor's sign-in route, which serves the same link flow; readers and mail filters trust a company's
+own domain more than ``*.lambda-url.*.on.aws``. A vendor the stack was deployed without is refused before any key
+is read, naming the switch (``EnableHappyFox=false``, or ``make run``'s ``VENDORS``).
 
 A link sits in an inbox for days and is checked only when someone clicks it, so every check the bridge
 will make is made here first, with the bridge's own functions (``check_email``, ``check_name``,
@@ -46,6 +51,7 @@ from typing import IO, TYPE_CHECKING, NoReturn, TextIO
 from urllib.parse import quote, urlsplit
 
 from ops.target import EXIT_TARGET, EXIT_USAGE, Target, TargetError, add_target_arguments, resolve, vendors
+from ops.vendor_template import vendor_templates
 from sso_bridge.errors import BridgeError
 from sso_bridge.login_token import LINK_USE, MAX_TOKEN_LENGTH, check_campaign, check_email, check_name
 from sso_bridge.redirects import allowed_url
@@ -56,6 +62,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "MIN_TTL",
+    "VIAS",
     "CsvLayout",
     "LinkMinter",
     "Summary",
@@ -68,6 +75,7 @@ __all__ = [
 
 EXIT_WRITE = 1
 MIN_TTL = 300  # the bridge's floor for LINK_TOKEN_MAX_TTL; a shorter link would expire in the outbox
+VIAS = ("url", "api")  # where links point: the vendor's function URL (default), or the HTTP API's sign-in route
 EMAIL_HEADERS = ("email", "email address", "e-mail", "e-mail address")
 NAME_HEADERS = ("name", "full name")
 FIRST_NAME_HEADERS = ("first name", "firstname", "given name")
@@ -479,7 +487,9 @@ def _parser() -> argparse.ArgumentParser:
         description="Mint email links that sign one person into one vendor portal, once.",
         epilog="Exit status: 0 done, 1 OUT not written, 2 usage error, 3 the bridge's resources unreachable.",
     )
-    parser.add_argument("--provider", required=True, choices=vendors(), help="the vendor portal the link opens")
+    parser.add_argument(
+        "--provider", required=True, metavar="VENDOR", help=f"the vendor portal the link opens: {', '.join(vendors())}"
+    )
     one = parser.add_argument_group("one link (printed on stdout)")
     one.add_argument("--email", help="the recipient's address")
     one.add_argument("--name", help="display name (HappyFox shows it)")
@@ -489,6 +499,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--ttl", help="lifetime: 7d, 36h, 90m, 3600s or seconds (default 7d, or the bridge's cap)")
     parser.add_argument("--redirect-to", metavar="URL", help="ClickFunnels or Kustomer page to land on")
     parser.add_argument("--campaign", help="label counted in the bridge's metrics (letters, digits, ._:/+- )")
+    parser.add_argument(
+        "--via", default=VIAS[0], help="url: the vendor's function URL (default); api: the HTTP API's public host"
+    )
     add_target_arguments(parser, default_stack="sso-bridge")
     return parser
 
@@ -496,6 +509,7 @@ def _parser() -> argparse.ArgumentParser:
 @dataclass(frozen=True)
 class _Request:
     vendor: str
+    via: str
     ttl: int | None
     campaign: str | None
     redirect_to: str | None
@@ -508,6 +522,11 @@ class _Request:
 
 def _check_arguments(args: argparse.Namespace) -> _Request:
     """Everything that needs no AWS: refused before the stack is even looked up."""
+    known = vendors()
+    if args.provider not in known:
+        raise UsageError(f"--provider {_printable(args.provider)[:40]!r} is not a vendor portal: {', '.join(known)}")
+    if args.via not in VIAS:
+        raise UsageError(f"--via {_printable(args.via)[:40]!r}: url (the function URL, default) or api (the HTTP API)")
     if args.email is not None and args.source is not None:
         raise UsageError("give --email for one link or --in/--out for a CSV, not both")
     if args.email is None and args.source is None:
@@ -534,7 +553,7 @@ def _check_arguments(args: argparse.Namespace) -> _Request:
             raise UsageError("--in needs --out (where to write the links)")
         _check_paths(source, dest)
         layout = inspect_csv(source)
-    return _Request(args.provider, ttl, campaign, redirect_to, email, name, source, dest, layout)
+    return _Request(args.provider, args.via, ttl, campaign, redirect_to, email, name, source, dest, layout)
 
 
 def _check_recipient(raw_email: str, raw_name: str | None) -> tuple[str, str | None]:
@@ -569,17 +588,45 @@ def _check_paths(source: Path, dest: Path) -> None:
         raise UsageError("--out must not be --in: the contacts file would be replaced")
 
 
+def _check_served(vendor: str, target: Target) -> None:
+    """A vendor the stack was deployed (or started) without: said with the switch to flip, before any key is read."""
+    if vendor in target.vendors:
+        return
+    if target.local:
+        wanted = [name for name in vendors() if name in target.vendors or name == vendor]
+        raise UsageError(f"the local stack runs without {vendor}: restart `make run` with VENDORS={','.join(wanted)}")
+    switch = vendor_templates()[vendor].switch
+    raise UsageError(
+        f"{target.where} has no {vendor}: it was deployed with {switch}=false (redeploy with {switch}=true)"
+    )
+
+
+def _link_base(request: _Request, target: Target) -> str:
+    """The URL links open: the vendor's function URL, or (``--via api``) its sign-in route on the API's public host."""
+    if request.via != "api":
+        return target.function_url(request.vendor)
+    path = vendor_templates()[request.vendor].sign_in_path
+    if path is None:
+        raise UsageError(f"template.yaml gives {request.vendor} no sign-in route on the HTTP API: use --via url")
+    if not target.api_url:
+        if target.local:
+            raise TargetError(f"{target.where} names no HTTP API URL: restart it with `make run`")
+        raise TargetError(f"{target.where} has no output ApiUrl: deploy the current template.yaml")
+    return target.api_url + path
+
+
 def _mint(request: _Request, target: Target, *, err: TextIO, out: TextIO) -> int:
+    _check_served(request.vendor, target)
     cap = target.link_max_ttl
     ttl = request.ttl if request.ttl is not None else min(LINK_TTL_DEFAULT, cap)
     _check_ttl(ttl, cap, target.where)
     redirect_to = _check_redirect(request.vendor, request.redirect_to, target)
     _check_kustomer_destination(request.vendor, redirect_to, target)
-    function_url = target.function_url(request.vendor)
+    base = _link_base(request, target)
     minter = LinkMinter(
         target.login_token_key(),
         vendor=request.vendor,
-        function_url=function_url,
+        function_url=base,
         issued_at=int(time.time()),
         ttl=ttl,
         campaign=request.campaign,

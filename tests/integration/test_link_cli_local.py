@@ -18,9 +18,10 @@ from urllib.parse import parse_qs, urlsplit
 import jwt
 import pytest
 
+from local.lambdas import LOCAL_DEFAULTS
 from tests.helpers import LOGIN_TOKEN_KEY, ROOT, WORKSPACE
 from tests.integration.client import Client
-from tests.integration.stack import RunningStack
+from tests.integration.stack import RunningStack, start_stack
 
 ROWS = 10_000
 BAD_EVERY = 33  # about 300 bad rows
@@ -120,6 +121,53 @@ def test_make_link_prints_one_link_the_stack_accepts(local_stack: RunningStack) 
     claims = link_claims(result.stdout.strip(), local_stack)
     assert (claims["email"], claims["name"], claims["exp"] - claims["iat"]) == (email, 'O\'Brien "Jr"', 2 * 86400)
     assert Client().get(result.stdout.strip()).status == 200
+
+
+@pytest.mark.parametrize("vendor", ["clickfunnels", "kustomer", "happyfox"])
+def test_make_link_via_api_is_served_by_the_local_http_api(local_stack: RunningStack, vendor: str) -> None:
+    # When the operator mints a link on the HTTP API instead of the function URL
+    email = f"via-api-{uuid.uuid4().hex[:8]}@example.com"
+    result = make(local_stack, "link", PROVIDER=vendor, EMAIL=email, VIA="api")
+    assert result.returncode == 0, result.stderr
+    url = result.stdout.strip()
+
+    # Then it opens the vendor's sign-in route on the stack's API, with a link token for the stack's key
+    route = {"clickfunnels": "/clickfunnels/sso", "kustomer": "/kustomer/login", "happyfox": "/happyfox/login"}
+    assert url.startswith(local_stack.url(route[vendor]) + "?")
+    [token] = parse_qs(urlsplit(url).query)["login_token"]
+    claims = jwt.decode(token, LOGIN_TOKEN_KEY, algorithms=["HS256"], audience=vendor)
+    assert (claims["email"], claims["use"]) == (email, "link")
+
+    # And through the local HTTP API, GET shows the confirmation page and its POST sends the reader on, once
+    client = Client()
+    page = client.get(url)
+    assert page.status == 200, page.text
+    assert "Continue to" in page.text
+    form = {"Content-Type": "application/x-www-form-urlencoded"}
+    confirmed = client.request("POST", url, body=b"", headers=form)
+    assert confirmed.status == 303, confirmed.text
+    vendor_hosts = {
+        "clickfunnels": WORKSPACE,
+        "kustomer": urlsplit(LOCAL_DEFAULTS["KUSTOMER_PORTAL_URL"]).hostname,
+        "happyfox": urlsplit(LOCAL_DEFAULTS["HAPPYFOX_ACCOUNT_URL"]).hostname,
+    }
+    assert urlsplit(confirmed.location).hostname == vendor_hosts[vendor]
+    again = client.request("POST", url, body=b"", headers=form)
+    assert urlsplit(again.location).hostname != vendor_hosts[vendor]  # spent: back to sign-in
+
+
+def test_make_link_for_a_vendor_the_local_stack_runs_without_says_how_to_restart_it() -> None:
+    stack = start_stack({"VENDORS": "kustomer"})
+    try:
+        result = make(stack, "link", PROVIDER="happyfox", EMAIL="jane@example.com")
+        assert result.returncode != 0
+        assert result.stdout == ""
+        assert (
+            "the local stack runs without happyfox: restart `make run` with VENDORS=kustomer,happyfox" in result.stderr
+        )
+        assert make(stack, "link", PROVIDER="kustomer", EMAIL="jane@example.com", VIA="api").returncode == 0
+    finally:
+        stack.stop()
 
 
 def test_make_link_refuses_a_lifetime_over_the_stacks_cap(local_stack: RunningStack) -> None:

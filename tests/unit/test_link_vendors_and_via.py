@@ -1,0 +1,230 @@
+"""`make link` / `make links` against a stack that switched vendors off, and `VIA=api` links on the API's host.
+
+The target is a ``Target`` built here (as ``ops.target.resolve`` would return it) with moto's Secrets Manager
+holding the key: what matters is which vendors it has and its public API URL. A target whose key must not be
+read raises if it is.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
+
+import boto3
+import jwt
+import pytest
+
+from ops import link as link_cli
+from ops.target import Target
+from sso_bridge.login_token import TokenKind, verify_login_token
+from tests.helpers import LOGIN_TOKEN_KEY, SECRET_IDS, WORKSPACE
+from tests.unit.test_target import FUNCTION_URLS, KUSTOMER_HOST, STACK
+
+DAY = 86400
+API_URL = "https://sso.example.com"  # the stack's ApiUrl output: its custom domain
+# Each vendor's sign-in route on the HTTP API (template.yaml's POST routes): what VIA=api links open.
+SIGN_IN_PATHS = {"clickfunnels": "/clickfunnels/sso", "kustomer": "/kustomer/login", "happyfox": "/happyfox/login"}
+SETTINGS = {
+    "CLICKFUNNELS_WORKSPACE_DOMAIN": WORKSPACE,
+    "CLICKFUNNELS_REDIRECT_HOSTS": "",
+    "KUSTOMER_REDIRECT_HOSTS": KUSTOMER_HOST,
+    "KUSTOMER_PORTAL_URL": f"https://{KUSTOMER_HOST}/login",
+    "LINK_TOKEN_MAX_TTL": str(7 * DAY),
+}
+
+
+class KeylessTarget(Target):
+    """A target whose key must not be read: refusals come before it."""
+
+    def login_token_key(self) -> str:
+        raise AssertionError("the login-token key was read")
+
+
+def bridge(
+    *, vendors: tuple[str, ...] = tuple(FUNCTION_URLS), local: bool = False, keyless: bool = False, **fields: Any
+) -> Target:
+    """The stack ``resolve`` would find: ``vendors`` switched on; ``keyless``: its key must not be read."""
+    values: dict[str, Any] = {
+        "where": "the local stack at http://localhost:3000" if local else f"stack {STACK} in eu-west-1",
+        "local": local,
+        "session": boto3.session.Session(region_name="eu-west-1"),
+        "endpoint_url": None,
+        "function_urls": {vendor: FUNCTION_URLS[vendor] for vendor in vendors},
+        "resources": {"LOGIN_TOKEN_SECRET_ID": SECRET_IDS["login"]},
+        "settings": SETTINGS,
+        "api_url": API_URL,
+    }
+    return (KeylessTarget if keyless else Target)(**{**values, **fields})
+
+
+def run(monkeypatch: pytest.MonkeyPatch, target: Target | None, *argv: str) -> tuple[int, str, str]:
+    """``python -m ops.link ARGV`` with ``target`` as the stack it finds (``None``: finding it fails the test)."""
+
+    def resolve(local: bool, stack_name: str) -> Target:
+        assert target is not None, "the target was looked up"
+        return target
+
+    monkeypatch.setattr(link_cli, "resolve", resolve)
+    out, err = io.StringIO(), io.StringIO()
+    status = link_cli.main(list(argv), out=out, err=err)
+    return status, out.getvalue(), err.getvalue()
+
+
+def token_of(url: str) -> str:
+    [token] = parse_qs(urlsplit(url).query)["login_token"]
+    return token
+
+
+# --- not a vendor, and a vendor the stack does not have -------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["zendesk", "", "ClickFunnels", "happyfox ", "$(touch x)\x1b[2J"])
+def test_a_name_that_is_no_vendor_is_one_usage_line_listing_the_vendors(
+    monkeypatch: pytest.MonkeyPatch, name: str
+) -> None:
+    # The stack is never looked up: the name is wrong whatever it has
+    status, out, err = run(monkeypatch, None, "--provider", name, "--email", "jane@example.com")
+    assert (status, out) == (2, "")
+    assert err.count("\n") == 1
+    assert err.startswith("python -m ops.link: error: --provider ")
+    assert err.endswith("is not a vendor portal: clickfunnels, kustomer, happyfox\n")
+    assert "\x1b" not in err
+
+
+def test_a_vendor_the_stack_was_deployed_without_names_the_switch_before_any_key_is_read(
+    monkeypatch: pytest.MonkeyPatch, aws: Any
+) -> None:
+    # Given a stack deployed with EnableHappyFox=false (no HappyFox function URL)
+    target = bridge(vendors=("clickfunnels", "kustomer"), keyless=True)
+
+    # When an operator mints a HappyFox link
+    status, out, err = run(monkeypatch, target, "--provider", "happyfox", "--email", "jane@example.com")
+
+    # Then it is a usage error saying which switch left HappyFox out, and no key was read
+    assert (status, out) == (2, "")
+    assert err == (
+        f"python -m ops.link: error: stack {STACK} in eu-west-1 has no happyfox: "
+        "it was deployed with EnableHappyFox=false (redeploy with EnableHappyFox=true)\n"
+    )
+    # And the vendors it has still get links
+    status, out, err = run(
+        monkeypatch, bridge(vendors=("clickfunnels", "kustomer")), "--provider", "kustomer", "--email", "j@example.com"
+    )
+    assert (status, err) == (0, "")
+    assert out.startswith(FUNCTION_URLS["kustomer"] + "?login_token=")
+
+
+def test_a_vendor_the_local_stack_runs_without_says_how_to_restart_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    target = bridge(vendors=("kustomer",), local=True, keyless=True)
+    status, out, err = run(monkeypatch, target, "--provider", "clickfunnels", "--email", "jane@example.com")
+    assert (status, out) == (2, "")
+    assert err == (
+        "python -m ops.link: error: the local stack runs without clickfunnels: "
+        "restart `make run` with VENDORS=clickfunnels,kustomer\n"
+    )
+
+
+def test_a_mailing_for_a_vendor_the_stack_lacks_writes_nothing(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    source, dest = tmp_path / "contacts.csv", tmp_path / "links.csv"
+    source.write_text("email\njane@example.com\n")
+    target = bridge(vendors=("clickfunnels",), keyless=True)
+    status, _, err = run(monkeypatch, target, "--provider", "kustomer", "--in", str(source), "--out", str(dest))
+    assert status == 2
+    assert "has no kustomer: it was deployed with EnableKustomer=false" in err
+    assert not dest.exists()
+
+
+# --- VIA=api ----------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("vendor", list(SIGN_IN_PATHS))
+def test_via_api_puts_the_same_link_on_the_apis_public_host_and_sign_in_route(
+    monkeypatch: pytest.MonkeyPatch, aws: Any, vendor: str
+) -> None:
+    # When an operator mints the same link through the function URL and through the API
+    argv = ("--provider", vendor, "--email", "jane@example.com", "--name", "Jane Doe", "--campaign", "spring")
+    status, by_url, err = run(monkeypatch, bridge(), *argv)
+    assert (status, err) == (0, "")
+    status, by_api, err = run(monkeypatch, bridge(), *argv, "--via", "api")
+    assert (status, err) == (0, "")
+
+    # Then the API link is on the stack's public host and the vendor's sign-in route, with only the token
+    api_link = by_api.strip()
+    assert by_api.count("\n") == 1
+    assert api_link.startswith(f"{API_URL}{SIGN_IN_PATHS[vendor]}?login_token=")
+    assert list(parse_qs(urlsplit(api_link).query)) == ["login_token"]
+    # And its token is the function URL link's in every respect but its own jti and times
+    url_token, api_token = token_of(by_url.strip()), token_of(api_link)
+    assert (
+        jwt.get_unverified_header(api_token) == jwt.get_unverified_header(url_token) == {"alg": "HS256", "typ": "JWT"}
+    )
+    url_claims = jwt.decode(url_token, LOGIN_TOKEN_KEY, algorithms=["HS256"], audience=vendor)
+    api_claims = jwt.decode(api_token, LOGIN_TOKEN_KEY, algorithms=["HS256"], audience=vendor)
+    assert list(api_claims) == list(url_claims)
+    varying = {"jti", "iat", "exp"}
+    assert {k: v for k, v in api_claims.items() if k not in varying} == {
+        k: v for k, v in url_claims.items() if k not in varying
+    }
+    assert api_claims["jti"] != url_claims["jti"]
+    assert api_claims["exp"] - api_claims["iat"] == 7 * DAY
+    identity = verify_login_token(
+        api_token, keys=[LOGIN_TOKEN_KEY], audience=vendor, max_ttl=300, link_max_ttl=7 * DAY, leeway=30
+    )
+    assert identity.kind is TokenKind.LINK
+
+
+def test_via_api_keeps_kustomers_destination_as_the_query_parameter(monkeypatch: pytest.MonkeyPatch, aws: Any) -> None:
+    destination = f"https://{KUSTOMER_HOST}/hc/articles/42"
+    status, out, _ = run(
+        monkeypatch,
+        bridge(),
+        *("--provider", "kustomer", "--email", "jane@example.com", "--redirect-to", destination, "--via", "api"),
+    )
+    assert status == 0
+    link = urlsplit(out.strip())
+    assert (link.scheme, link.netloc, link.path) == ("https", "sso.example.com", "/kustomer/login")
+    assert link.query.startswith("kustomerRedirectUri=")
+    assert unquote(parse_qs(link.query)["kustomerRedirectUri"][0]) == destination
+
+
+def test_via_api_for_a_mailing_puts_every_link_on_the_api(
+    monkeypatch: pytest.MonkeyPatch, aws: Any, tmp_path: Path
+) -> None:
+    source, dest = tmp_path / "contacts.csv", tmp_path / "links.csv"
+    source.write_text("email,name\njane@example.com,Jane\nbob@example.com,Bob\n")
+    argv = ("--provider", "clickfunnels", "--in", str(source), "--out", str(dest), "--via", "api")
+    status, _, err = run(monkeypatch, bridge(), *argv)
+    assert status == 0, err
+    rows = dest.read_text().splitlines()[1:]
+    assert len(rows) == 2
+    for row in rows:
+        assert row.split(",")[2].startswith(f"{API_URL}/clickfunnels/sso?login_token=")
+
+
+@pytest.mark.parametrize("via", ["API", "function", "", "url;touch x", "https://sso.example.com"])
+def test_any_other_via_is_one_usage_line_before_the_stack_is_looked_up(
+    monkeypatch: pytest.MonkeyPatch, via: str
+) -> None:
+    status, out, err = run(monkeypatch, None, "--provider", "clickfunnels", "--email", "j@example.com", "--via", via)
+    assert (status, out) == (2, "")
+    assert err.count("\n") == 1
+    assert err.endswith(": url (the function URL, default) or api (the HTTP API)\n")
+
+
+def test_via_api_on_a_stack_without_an_api_url_output_is_a_target_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    target = bridge(api_url="", keyless=True)
+    status, out, err = run(monkeypatch, target, "--provider", "clickfunnels", "--email", "j@example.com", "--via=api")
+    assert (status, out) == (3, "")
+    assert err == (
+        f"python -m ops.link: error: stack {STACK} in eu-west-1 has no output ApiUrl: "
+        "deploy the current template.yaml\n"
+    )
+
+
+def test_via_api_for_a_vendor_the_stack_lacks_is_still_the_vendor_refusal(monkeypatch: pytest.MonkeyPatch) -> None:
+    target = bridge(vendors=("kustomer", "happyfox"), keyless=True)
+    status, _, err = run(monkeypatch, target, "--provider", "clickfunnels", "--email", "j@example.com", "--via=api")
+    assert status == 2
+    assert "it was deployed with EnableClickFunnels=false" in err
