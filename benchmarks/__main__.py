@@ -1,7 +1,8 @@
 """`make bench`: what a click costs, as ratios against floors measured in the same run, on the built code.
 
     python -m benchmarks [--runtime-python PATH] [--rounds 7] [--calls N] [--cold-runs 5] [--seconds 10]
-        [--clients 20] [--link-rows 200000] [--only warm,cold,jose,links,load] [--out .bench/results.json]
+        [--clients 20] [--link-rows 200000] [--only warm,cold,jose,links,load] [--dynamodb local|moto]
+        [--out .bench/results.json]
 
 - warm: each flow (ClickFunnels, Kustomer, HappyFox sign-ins; a ClickFunnels email link spent), through the HTTP
   API and the function URL event, one ``lambda_handler`` call against the floor (PyJWT decode + encode like the
@@ -22,9 +23,9 @@
 
 Warm and cold run the artifacts of `sam build` (.aws-sam/build) in a venv shaped like the Lambda runtime (Python
 3.13 with boto3 alone, .venv/bench-runtime, made by `make bench`), with the environment Lambda sets and the
-template's own variables (benchmarks/lambda_env.py), against moto's server and a stand-in X-Ray daemon in this
-process (benchmarks/emulator.py). Ratios, not seconds, so runs on different machines compare. Tests never assert
-timings; read these.
+template's own variables (benchmarks/lambda_env.py), against moto's server, Amazon's DynamoDB Local for DynamoDB
+(``--dynamodb moto``, or no Java: moto's) and a stand-in X-Ray daemon (benchmarks/emulator.py). Ratios, not
+seconds, so runs on different machines compare. Tests never assert timings; read these.
 """
 
 from __future__ import annotations
@@ -75,6 +76,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--clients", type=int, default=20)
     parser.add_argument("--link-rows", type=int, default=200_000)
     parser.add_argument("--only", default=",".join(SECTIONS), help=f"comma-separated subset of {', '.join(SECTIONS)}")
+    parser.add_argument(
+        "--dynamodb",
+        choices=("local", "moto"),
+        default="local",
+        help="DynamoDB for warm and cold: DynamoDB Local (moto when it cannot run here), or moto",
+    )
     parser.add_argument("--out", type=Path, default=BENCH_DIR / "results.json")
     args = parser.parse_args(argv)
     args.runtime_python = args.runtime_python.absolute()  # not resolve(): the venv is its symlink
@@ -92,13 +99,13 @@ def run(args: argparse.Namespace, say: Any = print) -> dict[str, Any]:
         "machine": {"cpus": os.cpu_count(), "machine": platform.machine(), "bench_python": sys.version.split()[0]},
         "settings": {
             key: getattr(args, key)
-            for key in ("rounds", "calls", "round_seconds", "cold_runs", "seconds", "clients", "link_rows")
+            for key in ("rounds", "calls", "round_seconds", "cold_runs", "seconds", "clients", "link_rows", "dynamodb")
         },
     }
     if "warm" in args.only or "cold" in args.only:
         from benchmarks.runner import Bench
 
-        with Bench(args.runtime_python) as bench:
+        with Bench(args.runtime_python, dynamodb=args.dynamodb) as bench:
             results["runtime"] = bench.facts
             if "warm" in args.only:
                 results["warm"] = []

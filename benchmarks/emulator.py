@@ -1,9 +1,13 @@
-"""AWS for the bench: moto's server (Secrets Manager, DynamoDB) and a stand-in X-Ray daemon, in this process.
+"""AWS for the bench: moto's server (Secrets Manager), Amazon's DynamoDB Local, and a stand-in X-Ray daemon.
 
 The functions under test run in other processes (the runtime venv) and reach these over localhost, as a function
 in Lambda reaches its region's endpoints and its X-Ray daemon: one HTTP round trip per call, a UDP datagram per
 trace document. The secrets and tables are the template's (``lambda_env.Stack``): each secret holds the key the
 bench signs with, each table is created from its definition.
+
+DynamoDB is DynamoDB Local (local/dynamodb.py), the engine AWS ships, when it can run here: its conditional put
+costs about half of moto's, and it is the write that dominates the HappyFox and link rows. Without Java or the
+package (or with ``dynamodb="moto"``), moto serves DynamoDB too; ``dynamodb_engine`` says which did.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import boto3
 from moto.server import ThreadedMotoServer
 
 from benchmarks.lambda_env import REGION, Stack, secret_value
+from local.dynamodb import DynamoDBLocal, unavailable
 from local.template import table_definition
 
 __all__ = ["Emulator", "XRayDaemon"]
@@ -50,34 +55,70 @@ class XRayDaemon:
 
 @dataclass
 class Emulator(AbstractContextManager["Emulator"]):
-    """Moto on a free localhost port, seeded with the stack's secrets and tables; an X-Ray daemon beside it."""
+    """Moto on a free localhost port, and DynamoDB Local on another (``dynamodb="local"``, when it can run), seeded
+    with the stack's secrets and tables; an X-Ray daemon beside them."""
 
     stack: Stack
+    dynamodb: str = "local"  # "local": DynamoDB Local when it can run, else moto; "moto": moto
     endpoint: str = ""
+    dynamodb_endpoint: str = ""  # where DynamoDB is: DynamoDB Local's endpoint, or moto's
+    dynamodb_engine: str = ""  # which engine that is, for the results: "DynamoDB Local 3.3.1", "moto (why)"
     xray: XRayDaemon | None = None
     _server: ThreadedMotoServer | None = field(default=None, repr=False)
+    _engine: DynamoDBLocal | None = field(default=None, repr=False)
 
     def __enter__(self) -> Emulator:
+        missing = unavailable() if self.dynamodb == "local" else None
+        if self.dynamodb == "local" and missing is None:
+            self._engine = DynamoDBLocal(shared=True)
+            self._engine.launch()  # the JVM boots while moto starts
         logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no line per request
         self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
         self._server.start()
         host, port = self._server.get_host_and_port()
-        self.endpoint = f"http://{host}:{port}"
+        self.endpoint = self.dynamodb_endpoint = f"http://{host}:{port}"
+        self.dynamodb_engine = f"moto ({missing})" if missing else "moto"
+        if self._engine is not None:
+            try:
+                self._engine.wait_ready()
+            except BaseException:
+                self.__exit__(None, None, None)
+                raise
+            self.dynamodb_endpoint = self._engine.endpoint
+            self.dynamodb_engine = f"DynamoDB Local {self._engine.version}".strip()
+            self._warm_up()
         self.xray = XRayDaemon()
         self._seed()
         return self
+
+    def _warm_up(self, puts: int = 500) -> None:
+        """A JVM answers its first calls slowly, until its JIT has compiled them: the flows' writes must not pay."""
+        dynamodb, table = self.client("dynamodb"), "bench-warm-up"
+        dynamodb.create_table(
+            TableName=table,
+            AttributeDefinitions=[{"AttributeName": "jti", "AttributeType": "S"}],
+            KeySchema=[{"AttributeName": "jti", "KeyType": "HASH"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        for i in range(puts):
+            item = {"jti": {"S": f"{i:032x}"}, "expires_at": {"N": "1800000000"}}
+            dynamodb.put_item(TableName=table, Item=item, ConditionExpression="attribute_not_exists(jti)")
+            dynamodb.delete_item(TableName=table, Key={"jti": item["jti"]})
+        dynamodb.delete_table(TableName=table)
 
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
         if self.xray is not None:
             self.xray.close()
         if self._server is not None:
             self._server.stop()
+        if self._engine is not None:
+            self._engine.stop()
 
     def client(self, service: str) -> Any:
         return boto3.client(  # type: ignore[call-overload]
             service,
             region_name=REGION,
-            endpoint_url=self.endpoint,
+            endpoint_url=self.dynamodb_endpoint if service == "dynamodb" else self.endpoint,
             aws_access_key_id="bench",
             aws_secret_access_key="bench",
         )

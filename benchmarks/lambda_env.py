@@ -301,10 +301,12 @@ class LambdaFunction:
         home: Path,
         trace_id: str,
         oidc_packages: Path | None = None,
+        dynamodb_endpoint: str | None = None,
     ) -> dict[str, str]:
         """What Lambda's Python 3.13 runtime puts in the function's environment, then the template's variables.
         ``oidc_packages``: the folder standing for the OIDC layer's ``/opt/oidc-packages`` (``OIDC_PACKAGES_PATH``),
-        for a function the OIDC layer is attached to."""
+        for a function the OIDC layer is attached to. ``dynamodb_endpoint``: DynamoDB's, when it is not ``endpoint``
+        (``AWS_ENDPOINT_URL_DYNAMODB``, which boto3 prefers for that service)."""
         python = layer / "python"
         path = [self.task_root, *overlay, python / "lib" / "python3.13" / "site-packages", python]
         host, port = xray_daemon
@@ -338,6 +340,8 @@ class LambdaFunction:
             "_AWS_XRAY_DAEMON_PORT": str(port),
             "_X_AMZN_TRACE_ID": trace_id,
         }
+        if dynamodb_endpoint and dynamodb_endpoint != endpoint:
+            env["AWS_ENDPOINT_URL_DYNAMODB"] = dynamodb_endpoint  # DynamoDB Local (benchmarks/emulator.py)
         if oidc_packages is not None:
             env["OIDC_PACKAGES_PATH"] = str(oidc_packages)
         return {**env, **self.template_env}

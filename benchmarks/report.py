@@ -39,9 +39,10 @@ def table(results: dict[str, Any]) -> str:
         )
         lines.append(text.rstrip(" |"))
     if warm:
+        engine = results.get("runtime", {}).get("dynamodb") or "moto"
         lines.append(
-            "ex-io: the ratio without the floor's round trips to the emulators, in both handler and floor: moto's"
-            " write; for the OIDC callback also the stand-in provider's token endpoint"
+            "ex-io: the ratio without the floor's round trips to the emulators, in both handler and floor: the"
+            f" DynamoDB write ({engine}); for the OIDC callback also the stand-in provider's token endpoint"
         )
     oidc_warm = [row for row in warm.values() if row.get("floor") and row["case"].startswith("oidc-")]
     for row in oidc_warm:

@@ -100,6 +100,7 @@ class Bench:
 
     runtime_python: Path
     strict: bool = True  # the runtime venv must be Lambda-shaped (no cryptography); the smoke test may relax it
+    dynamodb: str = "local"  # DynamoDB Local when it can run, else moto; "moto": moto (benchmarks/emulator.py)
     build: Path = BUILD
     stack: Stack = field(default_factory=Stack.load)
     emulator: Emulator | None = None
@@ -118,7 +119,7 @@ class Bench:
             raise BenchError(f"no {self.build}: run `make build` (make bench does)")
         if not self.runtime_python.exists():
             raise BenchError(f"no {self.runtime_python}: `make bench` makes the runtime venv")
-        self.emulator = Emulator(self.stack).__enter__()
+        self.emulator = Emulator(self.stack, dynamodb=self.dynamodb).__enter__()
         self.functions = lambda_functions(self.stack, self.build)  # after seeding: secrets' ARNs are moto's
         self.layer = layer_dir(self.stack, self.build)
         foreign = foreign_extensions(self.layer / "python")
@@ -194,6 +195,7 @@ class Bench:
             "pyc_files_shipped": pycs,
             "tracing": {name: fn.tracing for name, fn in self.functions.items()},
             "memory_mb": {name: fn.memory for name, fn in self.functions.items()},
+            "dynamodb": self.emulator.dynamodb_engine if self.emulator is not None else "",
         }
 
     # --- plans ----------------------------------------------------------------------------------------------
@@ -213,6 +215,7 @@ class Bench:
             overlay=self.overlay,
             runtime_python=self.runtime_python,
             endpoint=self.emulator.endpoint,
+            dynamodb_endpoint=self.emulator.dynamodb_endpoint,
             xray_daemon=self.emulator.xray.address,
             home=self.home,
             trace_id=trace_id(fn.tracing == "Active"),

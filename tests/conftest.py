@@ -54,7 +54,8 @@ BASE_ENV = {
     "KUSTOMER_REDIRECT_HOSTS": f"{KUSTOMER_PORTAL_HOST},{KUSTOMER_CUSTOM_DOMAIN}",
 }
 # Unit tests must never reach a real AWS endpoint, whatever the developer's shell holds.
-for _name in ("AWS_PROFILE", "AWS_ENDPOINT_URL"):
+# (AWS_ENDPOINT_URL_DYNAMODB and the like too: boto3 prefers a service's own endpoint variable.)
+for _name in ["AWS_PROFILE", *(name for name in os.environ if name.startswith("AWS_ENDPOINT_URL"))]:
     os.environ.pop(_name, None)
 os.environ.update(BASE_ENV)
 

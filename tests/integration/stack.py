@@ -31,6 +31,7 @@ import pytest
 from local.template import functions
 from tests.helpers import LOGIN_TOKEN_KEY, ROOT, VENDOR_KEYS, WORKSPACE
 from tests.integration.client import Client, Response
+from tests.integration.dynamodb import stack_dynamodb
 
 __all__ = [
     "OIDC_CLIENT_SECRET",
@@ -158,7 +159,9 @@ def start_stack(extra_env: dict[str, str] | None = None, *, extra_ports: int = 0
     ``oidc``: with the local OpenID provider, on the port after the stand-ins'. Else OIDC is off, unless
     ``extra_env`` names a provider of its own (``OIDC_ISSUER``, with ``OIDC_CLIENT_ID``).
     """
-    url_functions = [spec for spec in functions() if spec.function_url]
+    # VENDORS: only those vendors' function URLs take ports (a bad value is the stack's to refuse).
+    names = [name.strip().lower() for name in (extra_env or {}).get("VENDORS", "").split(",") if name.strip()]
+    url_functions = [s for s in functions() if s.function_url and (not names or Path(s.code_uri).name in names)]
     port = free_block(1 + len(url_functions) + extra_ports + int(oidc))
     aws_port = free_block(1)
     state_dir = Path(tempfile.mkdtemp(prefix="sso-bridge-state-"))
@@ -172,6 +175,7 @@ def start_stack(extra_env: dict[str, str] | None = None, *, extra_ports: int = 0
         "VENDOR_STANDINS": "off",
         "LOCAL_STACK_FILE": str(state_dir / "local-stack.json"),
         **({} if extra_env and "OIDC_ISSUER" in extra_env else {"OIDC": "on" if oidc else "off"}),
+        **stack_dynamodb(),  # one DynamoDB Local for every test stack, a database each (tests/integration/dynamodb.py)
         **(extra_env or {}),
     }
     log = tempfile.NamedTemporaryFile(prefix="sso-bridge-stack-", suffix=".log", delete=False)  # noqa: SIM115

@@ -4,7 +4,9 @@ One warm HappyFox function (its module: the shared boto3 clients, the ``KeyCache
 answers 1,000 sign-ins, each with its own login token, from a pool of 64 threads, against moto in-process (the
 ``jti_table`` fixture; moto may serialize its own work, the bridge's objects are what is shared). Every user must
 be sent to HappyFox with a token HappyFox accepts, for that user; the 1,000 ``jti`` values must be distinct, and
-the jti table must hold exactly those, each with the right email, name, login jti and request id.
+the jti table must hold exactly those, each with the right email, name, login jti and request id. It runs twice:
+on moto, and on Amazon's DynamoDB Local (``engine_jti_table``, tests/integration/dynamodb.py), where the 1,000
+conditional puts meet the engine AWS ships, over HTTP, from 64 threads sharing one client.
 
 Lambda runs one request at a time per execution environment; here 64 threads share one module, so everything
 of the bridge's is shared between them: its clients, key cache, jti store, logger and metrics, and the app,
@@ -85,7 +87,7 @@ def client_calls(monkeypatch: pytest.MonkeyPatch) -> Counter[str]:
 
 
 def test_a_thousand_concurrent_sign_ins_get_a_thousand_distinct_audited_jti(
-    jti_table: Any,
+    engine_jti_table: Any,
     load_function: Callable[..., ModuleType],
     log_stream: Callable[[ModuleType], io.StringIO],
     client_calls: Counter[str],
@@ -119,7 +121,7 @@ def test_a_thousand_concurrent_sign_ins_get_a_thousand_distinct_audited_jti(
     jti = [c["jti"] for c in claims]
     assert len(set(jti)) == SIGN_INS
     # all audited: the table holds exactly those, each with its user, login jti and request
-    items = scan(jti_table)
+    items = scan(engine_jti_table)
     assert len(items) == SIGN_INS
     by_jti = {item["jti"]["S"]: item for item in items}
     assert set(by_jti) == set(jti)

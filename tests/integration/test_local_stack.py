@@ -10,7 +10,7 @@ import jwt
 import pytest
 
 from local.demo_platform import LOGIN_PATH, TOKEN_TTL
-from local.template import functions
+from local.template import functions, has_default_route
 from tests.helpers import LOGIN_TOKEN_KEY, ROOT, VENDOR_KEYS, WORKSPACE
 from tests.integration.client import Client, query_param
 from tests.integration.stack import RunningStack
@@ -20,12 +20,19 @@ from tests.integration.stack import RunningStack
     ("method", "path"),
     [("GET", "/no/such/route"), ("GET", "/clickfunnels/sso/"), ("POST", "/happyfox/logout"), ("GET", "/favicon.ico")],
 )
-def test_what_no_route_matches_is_api_gateways_404(
+def test_what_no_route_matches_is_the_first_vendor_s_404_as_deployed(
     client: Client, local_stack: RunningStack, method: str, path: str
 ) -> None:
-    response = client.request(method, local_stack.url(path), body=b"" if method == "POST" else None)
+    # template.yaml's $default route: paths no route matches go to the first enabled vendor's function
+    assert has_default_route()
+    body = b"" if method == "POST" else None
+    response = client.request(method, local_stack.url(path), body=body, headers={"Accept": "application/json"})
     assert response.status == 404
-    assert response.json() == {"message": "Not Found"}
+    assert response.json()["reason"] == "not_found"
+    assert response.headers["Strict-Transport-Security"]
+    page = client.request(method, local_stack.url(path), body=body)  # a browser gets the bridge's page
+    assert page.status == 404
+    assert page.headers["Content-Type"].startswith("text/html")
 
 
 def test_head_on_a_get_only_route_is_a_404_without_body(client: Client, local_stack: RunningStack) -> None:

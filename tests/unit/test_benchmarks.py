@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
 import sys
 import tomllib
@@ -319,6 +320,24 @@ def test_warm_and_cold_run_the_built_function_against_its_floor(bench: Bench, ca
     # The built artifacts ran: the layer's PyJWT, the runtime venv's (or this venv's) boto3.
     assert cold["jwt_from"].startswith(str(bench.layer))
     assert cold["boto3_from"].startswith(str(Path(bench.runtime_python).parent.parent))
+
+
+@pytest.mark.build
+def test_dynamodb_is_amazons_dynamodb_local_where_it_can_run(bench: Bench) -> None:
+    from local.dynamodb import unavailable
+
+    missing = unavailable()
+    assert not (missing and os.environ.get("CI")), f"no DynamoDB Local in CI: {missing}"
+    assert bench.emulator is not None
+    env = bench.environment(SMOKE_CASES[0])
+    if missing is None:
+        # The functions and the floors write to DynamoDB Local; everything else stays on moto
+        assert bench.facts["dynamodb"].startswith("DynamoDB Local 3.")
+        assert env["AWS_ENDPOINT_URL_DYNAMODB"] == bench.emulator.dynamodb_endpoint != bench.emulator.endpoint
+    else:
+        assert bench.facts["dynamodb"] == f"moto ({missing})"
+        assert "AWS_ENDPOINT_URL_DYNAMODB" not in env
+    assert env["AWS_ENDPOINT_URL"] == bench.emulator.endpoint
 
 
 @pytest.mark.build
