@@ -187,22 +187,31 @@ def _unexpected(query: Any) -> LoginIdentity:
     raise RuntimeError("a bug")
 
 
-# name -> (query to send instead of a good login token, or None for a good one; status; what identify does)
-REFUSALS: dict[str, tuple[str | None, int, Any]] = {
-    "forged token": ("login_token=" + make_login_token(key="not-the-login-token-key-0123456789abcdef"), 401, None),
-    "token for another vendor": ("login_token=" + make_login_token(aud="someone-else"), 403, None),
-    "repeated parameter": ("login_token=a&login_token=b", 400, None),
-    "query too long": ("x=" + "a" * 9000, 414, None),
+# name -> (the query to send instead of a good login token, made when the test runs so its tokens are fresh, or
+# None for a good one; status; what identify does)
+REFUSALS: dict[str, tuple[Callable[[], str] | None, int, Any]] = {
+    "forged token": (
+        lambda: "login_token=" + make_login_token(key="not-the-login-token-key-0123456789abcdef"),
+        401,
+        None,
+    ),
+    "token for another vendor": (lambda: "login_token=" + make_login_token(aud="someone-else"), 403, None),
+    "repeated parameter": (lambda: "login_token=a&login_token=b", 400, None),
+    "query too long": (lambda: "x=" + "a" * 9000, 414, None),
     "a bug": (None, 500, _unexpected),
 }
 
 
 @pytest.mark.parametrize("case", REFUSALS.values(), ids=REFUSALS.keys())
 def test_refusals_that_are_not_503s_never_count_in_unavailable(
-    flow: Any, case: tuple[str | None, int, Any], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    flow: Any,
+    case: tuple[Callable[[], str] | None, int, Any],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     name, module = flow
-    query, status, identify = case
+    make_query, status, identify = case
+    query = None if make_query is None else make_query()
     if identify is not None:
         monkeypatch.setattr(module.flow, "identify", identify)
     capsys.readouterr()

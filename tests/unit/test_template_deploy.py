@@ -301,3 +301,45 @@ def test_the_check_notices_a_reference_to_a_switched_off_resource() -> None:
     template["Outputs"]["Leak"] = {"Value": {"Fn::GetAtt": ["HappyFoxFunction", "Arn"]}}
     resolved = Deployment(template, {**PLATFORM, "EnableHappyFox": "false"}).resolve()
     assert dangling_references(resolved) == ["Outputs.Leak -> HappyFoxFunction"]
+
+
+# The company's brand reaches every function as the variables the pages read (issue 17).
+
+
+@pytest.mark.parametrize(
+    ("parameter", "value", "accepted"),
+    [
+        ("BrandName", "Acme Widgets", True),
+        ("BrandName", "Ächme · Widgets", True),
+        ("BrandName", "Acme\nWidgets", False),
+        ("BrandName", "A" * 81, False),
+        ("BrandLogoUrl", "https://cdn.acme.test/logo.svg", True),
+        ("BrandLogoUrl", "http://cdn.acme.test/logo.svg", False),
+        ("BrandLogoUrl", 'https://cdn.acme.test/x" onerror="y', False),
+        ("BrandLogoUrl", "javascript:alert(1)", False),
+        ("BrandColor", "#0a7cff", True),
+        ("BrandColor", "red", False),
+        ("BrandColor", "#0a7cff;background:url(x)", False),
+        ("SupportUrl", "https://help.acme.test/contact", True),
+        ("SupportUrl", "https://user@help.acme.test", False),
+    ],
+)
+def test_the_brand_parameters_take_only_safe_values(parameter: str, value: str, accepted: bool) -> None:
+    pattern = _translated()["Parameters"][parameter]["AllowedPattern"]
+    assert (re.fullmatch(pattern, value) is not None) is accepted
+
+
+def test_the_brand_reaches_every_function() -> None:
+    brand = {
+        "BrandName": "Acme Widgets",
+        "BrandLogoUrl": "https://cdn.acme.test/logo.svg",
+        "BrandColor": "#0a7cff",
+        "SupportUrl": "https://help.acme.test",
+    }
+    _, resolved = deployed(**brand)
+    for function in FUNCTIONS:
+        variables = resolved["Resources"][function]["Properties"]["Environment"]["Variables"]
+        assert variables["BRAND_NAME"] == brand["BrandName"]
+        assert variables["BRAND_LOGO_URL"] == brand["BrandLogoUrl"]
+        assert variables["BRAND_COLOR"] == brand["BrandColor"]
+        assert variables["SUPPORT_URL"] == brand["SupportUrl"]
