@@ -350,8 +350,12 @@ def test_the_openid_steps_run_the_built_function_against_the_stand_in_provider(b
     lambda_shaped = Path(bench.runtime_python) == RUNTIME_PYTHON
     assert warm["cryptography_loaded"] is (not lambda_shaped)
     warm = bench.warm(callback, rounds=1, calls=2, warmup=1)
-    for key in ("handler_us", "floor_us", "floor_write_us", "floor_token_us", "floor_io_us", "ratio_without_io"):
+    for key in ("handler_us", "floor_us", "floor_write_us", "floor_token_us", "floor_io_us"):
         assert positive(warm[key]), (key, warm[key])
+    # A ratio of differences: one round on a busy machine can put the I/O above the floor, so only its presence is
+    # this test's business (make bench reads it over many rounds; tests do not assert timings).
+    assert isinstance(warm["ratio_without_io"], float), warm["ratio_without_io"]
+    assert math.isfinite(warm["ratio_without_io"])
     assert warm["error_log_lines"] == 0
     # Discovery and the key set once per container (handler and floor each), a code per callback.
     calls = warm["provider_calls"]
