@@ -23,7 +23,8 @@ def best_of(fn: Any, number: int, repeat: int = 5) -> float:
 
 def link_batch(rows: int = 200_000, repeat: int = 3) -> dict[str, Any]:
     """Rows per second: minting links for a contacts CSV, and copying that CSV with two columns more."""
-    from ops.link import LinkMinter, mint_csv
+    from ops.link_csv import mint_csv
+    from ops.link_tokens import LinkMinter
 
     with tempfile.TemporaryDirectory(prefix="sso-bridge-bench-") as tmp:
         contacts, links, copy = Path(tmp, "contacts.csv"), Path(tmp, "links.csv"), Path(tmp, "copy.csv")

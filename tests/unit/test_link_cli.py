@@ -12,8 +12,10 @@ import csv
 import io
 import os
 import re
+import sys
 import time
 import tracemalloc
+import unicodedata
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -21,11 +23,15 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import jwt
 import pytest
 
+from local.state import write_state
 from ops import link as link_cli
-from ops.link import LinkMinter, mint_csv, parse_ttl
+from ops.link import parse_ttl
+from ops.link_csv import mint_csv
+from ops.link_tokens import LinkMinter
+from ops.target import Target, TargetError
 from sso_bridge.login_token import TokenKind, verify_login_token
 from tests.helpers import LOGIN_TOKEN_KEY, WORKSPACE
-from tests.unit.test_target import FUNCTION_URLS, KUSTOMER_HOST, STACK, create_bridge_stack
+from tests.unit.test_target import FUNCTION_URLS, KUSTOMER_HOST, STACK, create_bridge_stack, local_state
 
 DAY = 86400
 JTI = re.compile(r"^[0-9a-f]{32}$")
@@ -196,7 +202,10 @@ def test_the_stacks_own_cap_rules_and_is_the_default(aws: Any) -> None:
         (["--email", "jane@example.com", "--name", "Jane\x1b[2J"], "--name: one line"),
         (["--email", "jane@example.com", "--campaign", "spring sale!"], "--campaign: letters, digits"),
         (["--email", "jane@example.com", "--redirect-to", "http://yourworkspace.myclickfunnels.com/"], "url_scheme"),
-        (["--email", "jane@example.com", "--redirect-to", "https://evil.example.com/"], "host not allowed by stack"),
+        (
+            ["--email", "jane@example.com", "--redirect-to", "https://evil.example.com/"],
+            "--redirect-to: host evil.example.com is not allowed by stack bridge-under-test in eu-west-1",
+        ),
         (["--email", "jane@example.com", "--in", "x.csv"], "not both"),
         ([], "give --email for one link, or --in"),
     ],
@@ -211,7 +220,7 @@ def test_usage_errors_are_one_line_and_no_link(stack: None, argv: list[str], say
 def test_happyfox_has_no_deep_links(stack: None) -> None:
     status, _, err = run("--provider", "happyfox", "--email", "j@example.com", "--redirect-to", "https://a.example/")
     assert status == 2
-    assert "HappyFox has no deep links" in err
+    assert "--redirect-to: happyfox has no deep links" in err
 
 
 def test_kustomer_without_a_destination_needs_one_when_the_stack_has_no_portal_url(aws: Any) -> None:
@@ -629,3 +638,199 @@ def test_a_progress_bar_on_a_terminal(tmp_path: Path) -> None:
     assert (summary.rows, summary.bad) == (10_001, 1)
     assert "10.0k rows" in terminal.getvalue()
     assert "line 10002: email_invalid" in terminal.getvalue()
+
+
+# --- what is signed is what the formula guard reads ---------------------------------------------------------
+
+# Every character str.strip() drops before a value is signed, tab and CR aside (they are formula starts of their
+# own): each Unicode blank (Zs: space, NBSP, U+3000, ...), LF, the other whitespace controls, NEL, U+2028/9. A
+# spreadsheet that strips leading blanks runs what follows them.
+BLANKS = [chr(code) for code in range(sys.maxunicode + 1) if chr(code).isspace() and chr(code) not in "\t\r"]
+FORMULA = "must not start with =, +, -, @, tab or CR, after any leading blanks either (a spreadsheet would run it)"
+
+
+def blank_id(blank: str) -> str:
+    return unicodedata.name(blank, f"U+{ord(blank):04X}")
+
+
+def offline(monkeypatch: pytest.MonkeyPatch, *argv: str) -> tuple[int, str, str]:
+    """``python -m ops.link ARGV`` for refusals made before any stack is looked up (looking one up fails the test)."""
+
+    def resolve(local: bool, stack_name: str) -> Target:
+        raise AssertionError("the stack was looked up: the arguments passed every check")
+
+    monkeypatch.setattr(link_cli, "resolve", resolve)
+    monkeypatch.setattr(link_cli, "vendors", lambda: list(FUNCTION_URLS))  # template.yaml's, without reading it
+    out, err = io.StringIO(), io.StringIO()
+    status = link_cli.main(list(argv), out=out, err=err)
+    return status, out.getvalue(), err.getvalue()
+
+
+@pytest.mark.parametrize("blank", BLANKS, ids=blank_id)
+def test_a_formula_behind_leading_blanks_gets_no_link_in_a_csv(tmp_path: Path, blank: str) -> None:
+    # Given emails and names that start with =, +, - or @ once the blank in front is stripped for signing
+    rows = [["email", "name"]]
+    for start in "=+-@":
+        rows += [[f"{blank}{start}1@example.com", "Eve"], ["eve@example.com", f"{blank}{start}cmd|' /C calc'!A0"]]
+    rows.append([f"{blank}olivia@example.com{blank}", f"{blank}Olivia{blank}"])  # blanks around plain values
+    source, dest = tmp_path / "in.csv", tmp_path / "out.csv"
+    write_csv(source, rows)
+
+    summary = mint_csv(source, dest, minter_for(), report=lambda _: None)
+
+    # Then each formula row gets no link and its fixed reason
+    result = read_csv(dest)
+    assert [(row[2], row[3]) for row in result[1:-1]] == [("", "email_formula"), ("", "name_formula")] * 4
+    # And plain values around blanks are signed stripped, as the bridge reads them
+    claims = claims_of(result[-1][2], "clickfunnels")
+    assert (claims["email"], claims["name"]) == ("olivia@example.com", "Olivia")
+    assert (summary.links, summary.bad) == (1, 8)
+
+
+@pytest.mark.parametrize("blank", BLANKS, ids=blank_id)
+def test_a_formula_behind_leading_blanks_gets_no_link_from_the_command(
+    monkeypatch: pytest.MonkeyPatch, blank: str
+) -> None:
+    for start in "=+-@":
+        for option, argv in (
+            ("--email", [f"--email={blank}{start}1@example.com"]),
+            ("--name", ["--email=eve@example.com", f"--name={blank}{start}cmd|' /C calc'!A0"]),
+        ):
+            status, out, err = offline(monkeypatch, "--provider=clickfunnels", *argv)
+            assert (status, out) == (2, "")
+            assert err == f"python -m ops.link: error: {option} {FORMULA}\n"
+
+
+# --- the header is the CSV reader's first record, its names compared folded --------------------------------------
+
+HEADER_COLLISIONS = {
+    "link on the header's second line": ('email,"notes\nmore",link', "link"),
+    "error on the header's third line": ('"e-mail\n",notes,"x\ny\nz",error', "error"),
+    "fullwidth": ("email,\uff2c\uff49\uff4e\uff4b", "link"),
+    "fullwidth capitals": ("email,\uff25\uff32\uff32\uff2f\uff32", "error"),
+    "script capital L": ("email,\u2112ink", "link"),
+    "zero-width space": ("email,li\u200bnk", "link"),
+    "zero-width joiner": ("email,ERROR\u200d", "error"),
+    "soft hyphen": ("email,\u00adlink", "link"),
+    "word joiner": ("email,err\u2060or", "error"),
+    "bidi override": ("email,\u202elink", "link"),
+    "byte order mark inside": ("email,li\ufeffnk", "link"),
+    "variation selector": ("email,link\ufe0f", "link"),
+    "combining grapheme joiner": ("email,e\u034frror", "error"),
+    "tag characters": ("email,link\U000e0041", "link"),
+}
+
+
+@pytest.mark.parametrize(("header", "column"), HEADER_COLLISIONS.values(), ids=list(HEADER_COLLISIONS))
+def test_a_header_name_that_reads_as_link_or_error_is_refused(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, header: str, column: str
+) -> None:
+    # Given a header with a column the output's own link or error column would sit beside, looking the same
+    source, dest = tmp_path / "in.csv", tmp_path / "out.csv"
+    source.write_text(header + "\na@example.com,x,y,z\n", encoding="utf-8")
+
+    status, out, err = offline(monkeypatch, "--provider=clickfunnels", f"--in={source}", f"--out={dest}")
+
+    # Then it is refused in one line, before anything is written
+    assert (status, out) == (2, "")
+    assert f"already has a {column} column" in err
+    assert err.count("\n") == 1
+    assert os.listdir(tmp_path) == ["in.csv"]
+
+
+def test_a_header_cell_spanning_lines_is_one_header_and_the_rows_line_up(tmp_path: Path) -> None:
+    # Given a header whose second cell holds a quoted line break, and rows, one of them spanning lines too
+    source, dest = tmp_path / "in.csv", tmp_path / "out.csv"
+    source.write_text(
+        'email,"notes\nmore",name\n'  # lines 1-2
+        "a@example.com,x,Ann\n"  # line 3
+        'b@example.com,"y\nz",Bob\n'  # lines 4-5
+        "=1,x,C\n"  # line 6
+    )
+    reports: list[str] = []
+
+    summary = mint_csv(source, dest, minter_for(), report=reports.append)
+
+    # Then the header is copied whole, link and error come once, after it, and each row's link is its own
+    header, ann, bob, bad = read_csv(dest)
+    assert header == ["email", "notes\nmore", "name", "link", "error"]
+    assert claims_of(ann[3], "clickfunnels")["name"] == "Ann"
+    assert claims_of(bob[3], "clickfunnels")["name"] == "Bob"
+    assert (bad[3], bad[4]) == ("", "email_formula")
+    # And a bad row is reported at the line it starts on, counted past the header's two
+    assert reports == ["line 6: email_formula"]
+    assert (summary.rows, summary.links) == (3, 2)
+
+
+def test_email_and_name_columns_are_found_folded_too(stack: None, tmp_path: Path) -> None:
+    source, dest = tmp_path / "in.csv", tmp_path / "out.csv"
+    # "E<zero-width space>mail" and a fullwidth "Name"
+    source.write_text("E\u200bmail,\uff2e\uff41\uff4d\uff45\njane@example.com,Jane Doe\n")
+    status, _, err = run("--provider", "happyfox", "--in", str(source), "--out", str(dest))
+    assert status == 0, err
+    assert claims_of(read_csv(dest)[1][2], "happyfox")["name"] == "Jane Doe"
+
+
+def test_two_columns_that_fold_to_email_are_ambiguous(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    source = tmp_path / "in.csv"
+    source.write_text("email,E\u200bmail\na@example.com,b@example.com\n")
+    status, _, err = offline(monkeypatch, "--provider=kustomer", f"--in={source}", f"--out={tmp_path / 'o.csv'}")
+    assert status == 2
+    assert "several email columns (email, E\\x200bmail): keep one" in err
+
+
+# --- small frictions ------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("rows", "summary"),
+    [
+        ([["a@example.com"]], "1 row, 1 link, 0 bad rows"),
+        ([["a@example.com"], ["bad"]], "2 rows, 1 link, 1 bad row"),
+        ([["bad"]], "1 row, 0 links, 1 bad row"),
+    ],
+)
+def test_the_summary_counts_in_words(stack: None, tmp_path: Path, rows: list[list[str]], summary: str) -> None:
+    source, dest = tmp_path / "in.csv", tmp_path / "out.csv"
+    write_csv(source, [["email"], *rows])
+    status, _, err = run("--provider", "happyfox", "--in", str(source), "--out", str(dest))
+    assert status == 0
+    assert err.splitlines()[-1] == f"{summary}: wrote {dest}"
+
+
+@pytest.mark.parametrize(
+    ("argv", "says"),
+    [
+        (["--in=contacts.csv"], "--out is required: the file to write"),
+        (["--in=contacts.csv", "--out="], "--out is required: the file to write"),
+        (["--in=", "--out=links.csv"], "--in is required: the contacts export to read"),
+        (["--in=", "--out="], "--in and --out are required: the contacts export to read, and the file to write"),
+        (["--email="], "--email is required: the recipient's address"),
+        (["--email= "], "--email is required: the recipient's address"),
+    ],
+)
+def test_a_missing_value_is_named_as_missing(monkeypatch: pytest.MonkeyPatch, argv: list[str], says: str) -> None:
+    status, out, err = offline(monkeypatch, "--provider=clickfunnels", *argv)
+    assert (status, out) == (2, "")
+    assert err == f"python -m ops.link: error: {says}\n"
+
+
+def test_without_local_while_the_local_stack_runs_the_error_says_to_use_it(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # Given `make run` running (its state file names a live process) and no deployed stack to be found
+    state = tmp_path / "local-stack.json"
+    write_state(local_state(pid=os.getpid()), state)
+    monkeypatch.setenv("LOCAL_STACK_FILE", str(state))
+
+    def resolve(local: bool, stack_name: str) -> Target:
+        assert not local
+        raise TargetError("no AWS credentials: set AWS_PROFILE or run `aws configure` (or pass --local for make run)")
+
+    monkeypatch.setattr(link_cli, "resolve", resolve)
+    out, err = io.StringIO(), io.StringIO()
+    status = link_cli.main(["--provider=happyfox", "--email=jane@example.com"], out=out, err=err)
+
+    assert (status, out.getvalue()) == (3, "")
+    assert err.getvalue().startswith("python -m ops.link: error: no AWS credentials: ")
+    assert err.getvalue().endswith("; `make run` is running here: add --local to use it\n")

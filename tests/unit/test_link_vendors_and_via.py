@@ -89,7 +89,8 @@ def test_a_name_that_is_no_vendor_is_one_usage_line_listing_the_vendors(
     assert (status, out) == (2, "")
     assert err.count("\n") == 1
     assert err.startswith("python -m ops.link: error: --provider ")
-    assert err.endswith("is not a vendor portal: clickfunnels, kustomer, happyfox\n")
+    assert err.endswith("clickfunnels, kustomer, happyfox\n")
+    assert ("is required: the vendor portal, one of" if not name else "is not a vendor portal:") in err
     assert "\x1b" not in err
 
 
