@@ -18,9 +18,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 SEEDS = ROOT / "fuzz" / "corpus"
-TARGETS = ("login_token", "urls")
+TARGETS = ("login_token", "urls", "oidc_callback")
 DEFAULT_SECONDS = 300
-# Inputs longer than the layer's limits (4 KiB token, 8 KiB query), so the "too long" refusals are reached.
+# Inputs longer than the layer's limits (4 KiB token and cookie, 8 KiB query), so "too long" refusals are reached.
 MAX_LEN = 10_000
 
 

@@ -8,7 +8,8 @@ derived from template.yaml.
 
 Ports, all planned before anything starts: ``PORT`` the HTTP API, ``PORT+1``... the function URLs in template
 order, then the stand-ins; moto on ``LOCAL_AWS_PORT``. While it runs, the stack's whereabouts are in
-``local.state``'s file, for local commands. Ctrl-C or SIGTERM stops it quietly, whenever it comes.
+``local.state``'s file, for local commands. Ctrl-C, SIGTERM or SIGHUP stops it quietly, whenever it comes, and
+the file goes with it on every way out (a second signal, or one during start-up, included).
 
 This module runs the stack; what it runs is decided beforehand: the settings and ports in ``local.config``,
 the stand-ins in ``local.standins``, the whole plan in ``local.plan``, and what to open in ``local.listing``.
@@ -18,30 +19,43 @@ the stand-ins in ``local.standins``, the whole plan in ``local.plan``, and what 
 # ruff: noqa: E402
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import sys
+from collections.abc import Callable
 from types import FrameType
+
+# Ctrl-C, `kill`, and the terminal closing (unless the stack was started with SIGHUP ignored: nohup).
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
 def _stopped_while_loading(signum: int, frame: FrameType | None) -> None:
-    """Ctrl-C or SIGTERM before main() took over (`make run` just started): nothing runs yet, so leave now.
-
-    Also a second one once main() runs: the first asked for a clean stop, and something is holding it up.
-    """
-    print("stopped", flush=True)
+    """A stop before main() took over (`make run` just started): nothing runs yet, so leave now."""
+    _say_stopped()
     os._exit(0)
 
 
-if __name__ == "__main__":  # first, so a stop while the modules below load is as quiet as any other
-    signal.signal(signal.SIGINT, _stopped_while_loading)
-    signal.signal(signal.SIGTERM, _stopped_while_loading)
+def _say_stopped() -> None:
+    """In a signal handler: written straight to the file descriptor (``print`` may be half-way through a line)."""
+    with contextlib.suppress(OSError):
+        os.write(1, b"stopped\n")
 
-import contextlib
+
+def _handle_stops(handler: Callable[[int, FrameType | None], None]) -> None:
+    for signum in _STOP_SIGNALS:
+        if signum != signal.SIGHUP or signal.getsignal(signum) is not signal.SIG_IGN:
+            signal.signal(signum, handler)
+
+
+if __name__ == "__main__":  # first, so a stop while the modules below load is as quiet as any other
+    _handle_stops(_stopped_while_loading)
+
 import threading
 import time
 import warnings
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from local.config import MOTO_HOST, Config, PortUse, StartError, check_free, local_url, port_unavailable, resolve_oidc
@@ -71,6 +85,12 @@ PROVIDER_SITE = "OpenID provider"
 # the start-up looks here between its steps, and the running stack polls it.
 _stop_signals: list[int] = []
 _POLL_SECONDS = 0.2
+# A second stop this soon after the first is the same request: when `make run`'s process group is signalled, make
+# passes its own SIGTERM on to the stack, so one `kill -TERM -PGID` arrives twice. A later one means "now".
+_REPEAT_SECONDS = 1.0
+_first_stop_at: list[float] = []
+# The state file this stack writes (``local.state``): removed on the way out, however the stack leaves.
+_state_paths: list[Path] = []
 
 
 class _Stopped(Exception):
@@ -213,12 +233,13 @@ def _run(shell: dict[str, str], cleanup: contextlib.ExitStack) -> None:
     _go_on()
 
     path = state_file(shell)
+    # Known before it is written, so a stop at any moment from here removes it (``_leave_now`` too)
+    _state_paths.append(path)
+    cleanup.callback(remove_state, path, pid=os.getpid())
     try:
         write_state(_state(config, loaded, url_ports, local_secrets, tables, plan, origins), path)
     except OSError as exc:
         console.print(f"Cannot write {path} ({exc.strerror}): local commands will not find this stack", error=True)
-    else:
-        cleanup.callback(remove_state, path, pid=os.getpid())
     console.print(banner(config, listing, local_secrets, plan, oidc_note))
     while not _stop_signals:
         time.sleep(_POLL_SECONDS)
@@ -249,15 +270,30 @@ def _stop_all(servers: Sequence[Server]) -> None:
 
 
 def _stop_on_signals() -> None:
-    """From here on, Ctrl-C and SIGTERM (how the tests stop the stack) ask for a stop; see ``_stop_signals``."""
+    """From here on, Ctrl-C, SIGTERM (how the tests stop the stack) and SIGHUP ask for a stop; see ``_stop_signals``.
+
+    Also when started with SIGINT ignored (`cmd &`). Asked again, later (``_REPEAT_SECONDS``): whatever holds the
+    stack up, it leaves now (``_leave_now``).
+    """
 
     def stop(signum: int, frame: FrameType | None) -> None:
-        if _stop_signals:  # asked twice: whatever holds the stack up, leave now
-            _stopped_while_loading(signum, frame)
+        now = time.monotonic()
+        if not _first_stop_at:
+            _first_stop_at.append(now)
+        elif now - _first_stop_at[0] >= _REPEAT_SECONDS:
+            _leave_now()
         _stop_signals.append(signum)
 
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)  # also when started with SIGINT ignored (`cmd &`)
+    _handle_stops(stop)
+
+
+def _leave_now() -> None:
+    """Leave at once, without the orderly stop: the state file removed first, so no local command finds a stack that
+    is gone. The children need nothing: the OpenID provider and DynamoDB Local end when their stdin closes (ours)."""
+    for path in _state_paths:
+        remove_state(path, pid=os.getpid())
+    _say_stopped()
+    os._exit(0)
 
 
 def _go_on() -> None:

@@ -62,15 +62,22 @@ def state_file(environ: Mapping[str, str] | None = None) -> Path:
     return Path(configured) if configured else DEFAULT_STATE_FILE
 
 
+def _temporary(path: Path, pid: int) -> Path:
+    return path.with_name(f".{path.name}.{pid}.tmp")
+
+
 def write_state(state: LocalStackState, path: Path) -> None:
     """Written whole (temporary file, then rename), so a reader never sees half a file."""
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    temporary = _temporary(path, os.getpid())
     temporary.write_text(json.dumps(asdict(state), indent=2, sort_keys=True) + "\n")
     os.replace(temporary, path)
 
 
 def remove_state(path: Path, *, pid: int) -> None:
-    """Remove ``path`` if it is still ours (another stack may have started since)."""
+    """Remove ``path`` if it is still ours (another stack may have started since), and any copy of it that
+    ``pid`` had not finished writing (a stop in the middle of ``write_state``)."""
+    with contextlib.suppress(OSError):
+        _temporary(path, pid).unlink(missing_ok=True)
     with contextlib.suppress(OSError, ValueError, NoLocalStack):
         if _load(path).pid == pid:
             path.unlink()

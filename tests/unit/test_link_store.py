@@ -7,7 +7,7 @@ from typing import Any
 
 import boto3
 import pytest
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError, EndpointConnectionError
 from botocore.stub import Stubber
 
 from sso_bridge import clients
@@ -194,3 +194,58 @@ def test_the_client_is_made_on_first_use(monkeypatch: pytest.MonkeyPatch, link_t
     store.spend(a_spend())
     store.state(jti=JTI, email="jane@example.com", issued_at=NOW)
     assert made == [("dynamodb",)]
+
+
+# The OpenID sign-in states (sso_bridge.oidc): a callback works once, recorded beside the links.
+
+
+def test_a_sign_in_state_is_spent_once_and_kept_until_it_expires(store: LinkStore, link_tables: Any) -> None:
+    spend = {"sid": "c2lkLTAxMjM0NTY3ODlhYmNkZWYwMTIz", "vendor": "kustomer", "expires_at": NOW + 600}
+    assert store.spend_sign_in_state(**spend, spent_at=NOW, request_id="req-1") is True
+    assert store.spend_sign_in_state(**spend, spent_at=NOW + 1, request_id="req-2") is False
+    assert store.spend_sign_in_state(**{**spend, "sid": "another"}, spent_at=NOW, request_id="") is True
+    items = {item["jti"]["S"]: item for item in link_tables.scan(TableName=SPENT_LINKS_TABLE_NAME)["Items"]}
+    assert items == {
+        "oidc-state:c2lkLTAxMjM0NTY3ODlhYmNkZWYwMTIz": {
+            "jti": {"S": "oidc-state:c2lkLTAxMjM0NTY3ODlhYmNkZWYwMTIz"},
+            "vendor": {"S": "kustomer"},
+            "spent_at": {"N": str(NOW)},
+            "expires_at": {"N": str(NOW + 600)},
+            "request_id": {"S": "req-1"},
+        },
+        "oidc-state:another": {
+            "jti": {"S": "oidc-state:another"},
+            "vendor": {"S": "kustomer"},
+            "spent_at": {"N": str(NOW)},
+            "expires_at": {"N": str(NOW + 600)},
+            "request_id": {"S": "-"},
+        },
+    }
+    # Another key space than the links': a link's jti equal to a state's sid is still unspent
+    assert store.state(jti="another", email="jane@example.com", issued_at=NOW - 60) is LinkState.USABLE
+
+
+@pytest.mark.parametrize(
+    ("error", "detail"),
+    [
+        (
+            ClientError({"Error": {"Code": "ProvisionedThroughputExceededException"}}, "PutItem"),
+            "ProvisionedThroughputExceededException",
+        ),
+        (ClientError({"Error": {}}, "PutItem"), "ClientError"),
+        (EndpointConnectionError(endpoint_url="https://dynamodb.eu-west-1.amazonaws.com"), "EndpointConnectionError"),
+    ],
+    ids=["throttled", "no-code", "unreachable"],
+)
+def test_a_sign_in_state_that_cannot_be_recorded_is_an_outage(error: Exception, detail: str) -> None:
+    client = boto3.client("dynamodb", region_name="eu-west-1")
+
+    def fail(**_: Any) -> Any:
+        raise error
+
+    client.put_item = fail  # type: ignore[method-assign]
+    with pytest.raises(DependencyUnavailable) as caught:
+        LinkStore("spent", "revoked", client=client).spend_sign_in_state(
+            sid="s", vendor="happyfox", expires_at=NOW + 600, spent_at=NOW, request_id="r"
+        )
+    assert (caught.value.status, caught.value.reason, caught.value.detail) == (503, "link_store_unavailable", detail)

@@ -18,6 +18,7 @@ import binascii
 import hmac
 import importlib
 import json
+import math
 import os
 import sys
 import threading
@@ -76,10 +77,14 @@ def _header(token: str) -> dict[str, Any]:
 
 
 def _number(claims: dict[str, Any], name: str) -> int:
+    """A time claim as whole seconds; JSON's Infinity and NaN (Python reads them, and a number too large for a float as
+    infinity) are refused like text, not an exception."""
     value = claims.get(name)
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise InvalidIdToken(f"oidc_id_token_{name}" if name == "iat" else "oidc_id_token_malformed", detail=name)
-    return int(value)
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, float) and math.isfinite(value):
+        return int(value)
+    raise InvalidIdToken(f"oidc_id_token_{name}" if name == "iat" else "oidc_id_token_malformed", detail=name)
 
 
 def verify_id_token(
