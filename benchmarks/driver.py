@@ -33,6 +33,8 @@ preloaded than before.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import importlib
 import json
 import os
@@ -93,13 +95,27 @@ def login_token(jwt: Any, login: dict[str, Any], jti: str | None = None) -> str:
     return str(jwt.encode(claims, login["key"], algorithm="HS256"))
 
 
-def event_with(plan: dict[str, Any], token: str) -> dict[str, Any]:
+def event_with(plan: dict[str, Any], token: str, field: str | None = None) -> dict[str, Any]:
+    """The plan's event with ``token``; for a link, with its page's cookie and the form's ``field`` (the POST)."""
     event: dict[str, Any] = json.loads(plan["event_json"])
     query = plan["query"]
     event["rawQueryString"] = f"{query}&login_token={token}" if query else f"login_token={token}"
     event.pop("queryStringParameters", None)
     event["requestContext"]["requestId"] = request_id()
+    form = plan.get("form")
+    if form is not None and field is not None:
+        event["cookies"] = [f"{form['cookie']}={form['nonce']}"]
+        event["body"] = f"{form['field']}={field}"
     return event
+
+
+def form_field(plan: dict[str, Any], jti: str) -> str | None:
+    """The hidden field the link's page gives this browser (the layer's own function: the handler loaded it)."""
+    form = plan.get("form")
+    if form is None:
+        return None
+    field_value = importlib.import_module("sso_bridge.link_form").field_value
+    return str(field_value(plan["login"]["key"], jti=jti, nonce=form["nonce"]))
 
 
 # --- the floor: what any implementation of the flow must do ------------------------------------------------------
@@ -181,6 +197,10 @@ class Floor:
             leeway=floor["leeway"],
             options={"require": ["email", "aud", "iat", "exp"]},
         )
+        if floor.get("form"):  # a link's POST: the form's field checked against the page's cookie (two HMACs)
+            key = hmac.new(login_key.encode(), b"form", hashlib.sha256).digest()
+            expected = hmac.new(key, f"{claims['jti']}|{floor['form']}".encode(), hashlib.sha256).digest()
+            hmac.compare_digest(expected, expected)
         if floor.get("write"):
             start = perf()
             self.write(claims)
@@ -403,7 +423,7 @@ class LoginCalls:
     def handler_event(self, handler: Any) -> tuple[dict[str, Any], str]:
         jti = os.urandom(16).hex()
         if self.with_token:
-            return event_with(self.plan, login_token(self.jwt, self.login, jti)), jti
+            return event_with(self.plan, login_token(self.jwt, self.login, jti), form_field(self.plan, jti)), jti
         event: dict[str, Any] = json.loads(self.plan["event_json"])  # signed out: no login token
         event["requestContext"]["requestId"] = request_id()
         return event, jti

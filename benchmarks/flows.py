@@ -1,8 +1,9 @@
 """The requests `make bench` measures, and the floor each is compared with.
 
 Every vendor's interactive sign-in (a GET with a fresh login token, answered 302 with the vendor's token), and
-an email link being spent (the confirmation page's POST of a ``use: "link"`` token, answered 303), each through
-the HTTP API and through the function URL, with the sample events in events/.
+an email link being spent (the confirmation page's POST of a ``use: "link"`` token, with the page's cookie and
+hidden field as Chromium sends them, answered 303), each through the HTTP API and through the function URL, with
+the sample events in events/.
 
 The floor is what any implementation must do for the same request: PyJWT decode of the login token and encode of
 the vendor's token (the same claims), plus the flow's one DynamoDB write through boto3 to the same endpoint where
@@ -97,7 +98,8 @@ class Case:
         event: dict[str, Any] = json.loads((EVENTS / f"{self.event_name}.json").read_text())
         event.pop("queryStringParameters", None)
         if self.flow.link:
-            # The confirmation page's button: a form POST, with no body, to the link's own URL.
+            # The confirmation page's button: a form POST to the link's own URL, as Chromium sends it (the page is
+            # no-referrer: Origin null); the driver adds the page's cookie and the form's field for each link.
             http = event["requestContext"]["http"]
             http["method"] = "POST"
             if event.get("routeKey", "$default") != "$default":
@@ -105,8 +107,9 @@ class Case:
             event["headers"] = {
                 **event["headers"],
                 "content-type": "application/x-www-form-urlencoded",
-                "content-length": "0",
-                "origin": f"https://{event['requestContext']['domainName']}",
+                "origin": "null",
+                "sec-fetch-site": "same-origin",
+                "sec-fetch-mode": "navigate",
             }
             event["body"] = ""
             event["isBase64Encoded"] = False

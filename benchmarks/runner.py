@@ -325,6 +325,13 @@ class Bench:
             },
             **extra,
         }
+        if flow.link:
+            # The page's cookie (one browser's) and the form's field name; the driver makes each link's field.
+            from sso_bridge.link_form import COOKIE_NAME, FIELD_NAME
+
+            nonce = driver.b64url(secrets.token_bytes(16))
+            plan["form"] = {"cookie": COOKIE_NAME, "field": FIELD_NAME, "nonce": nonce}
+            plan["floor"]["form"] = nonce
         if step:
             plan["oidc"] = self._oidc_plan(case, fn, event)
             # Where the step's redirect must lead: the provider's sign-in page, or back with a login token.
@@ -332,9 +339,10 @@ class Bench:
             plan["expect_location"] = expected.get(step)
         if mode.startswith("cold"):
             # Minted here, so that the fresh interpreter imports nothing before its clock starts.
-            token = driver.login_token(jwt, login)
+            jti = secrets.token_hex(16)
+            token = driver.login_token(jwt, login, jti)
             if step != "start":
-                plan["event_json"] = json.dumps(driver.event_with(plan, token))
+                plan["event_json"] = json.dumps(driver.event_with(plan, token, driver.form_field(plan, jti)))
             plan["cold"] = {
                 "token": token,
                 "login_secret_id": env["LOGIN_TOKEN_SECRET_ID"],

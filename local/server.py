@@ -104,6 +104,9 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 class _HTTPServer(ThreadingHTTPServer):
+    # socketserver's default backlog is 5: a burst of clicks (50 at once in the link race test) got resets.
+    request_queue_size = 128
+
     def handle_error(self, request: socket.socket | tuple[bytes, socket.socket], client_address: Any) -> None:
         # A client that gives up on the handshake (an untrusted self-signed certificate) is routine: one line.
         error = sys.exc_info()[1]

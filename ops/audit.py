@@ -29,6 +29,7 @@ from boto3.dynamodb.types import TypeDeserializer
 
 from ops.target import EXIT_TARGET, TargetError, add_target_arguments, aws_errors, resolve
 from sso_bridge.jti_store import EMAIL_INDEX
+from sso_bridge.login_token import email_key
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
@@ -77,7 +78,7 @@ def by_email(client: DynamoDBClient, table: str, email: str) -> list[dict[str, A
             TableName=table,
             IndexName=EMAIL_INDEX,
             KeyConditionExpression="email_lower = :email",
-            ExpressionAttributeValues={":email": {"S": email.strip().lower()}},
+            ExpressionAttributeValues={":email": {"S": email_key(email.strip())}},
             ScanIndexForward=False,
         ):
             for item in page.get("Items", []):

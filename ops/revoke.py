@@ -7,7 +7,9 @@ inboxes, so the bridge keeps a "not before" time per address (``LinkStore.revoke
 the address up to that second is refused on click (the owner is sent through the normal sign-in instead),
 and links minted afterwards work as usual, so a corrected mailing needs no other step. Interactive sign-ins
 are not affected. The address is checked with the bridge's own rule, so a typo is refused rather than
-recorded as a revocation nobody's link will ever match; capitalisation does not matter.
+recorded as a revocation nobody's link will ever match, and a look-alike (``Kate`` typed with the Kelvin sign,
+which ``str.lower`` turns into ``kate``) is refused rather than withdrawing someone else's links. Capitalisation
+does not matter: the key is ``email_key``'s, the one the bridge reads at spend.
 
 Exit status: 0 revoked, 2 usage error, 3 the bridge's resources cannot be reached.
 """
@@ -24,7 +26,7 @@ from typing import TextIO
 from ops.target import EXIT_TARGET, EXIT_USAGE, TargetError, add_target_arguments, aws_errors, resolve
 from sso_bridge.errors import BridgeError
 from sso_bridge.link_store import LinkStore
-from sso_bridge.login_token import check_email
+from sso_bridge.login_token import check_email, email_key
 
 __all__ = ["main", "revoke"]
 
@@ -54,7 +56,8 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None, err: T
     try:
         check_email(email)
     except BridgeError as exc:
-        print(f"{parser.prog}: error: --email is not an address the bridge accepts ({exc.reason})", file=err)
+        why = f"{exc.reason}: {exc.detail}" if exc.detail else exc.reason
+        print(f"{parser.prog}: error: --email is not an address the bridge accepts ({why})", file=err)
         return EXIT_USAGE
     try:
         target = resolve(args.local, args.stack_name)
@@ -69,7 +72,7 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None, err: T
         print(f"{parser.prog}: error: {exc}", file=err)
         return EXIT_TARGET
     print(
-        f"revoked every link issued to {email.lower()} up to {_iso(revoked_at)} on {target.where}; "
+        f"revoked every link issued to {email_key(email)} up to {_iso(revoked_at)} on {target.where}; "
         f"links minted from {_iso(revoked_at + 1)} on work as usual",
         file=out,
     )

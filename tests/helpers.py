@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 import time
 from dataclasses import dataclass
+from html import unescape
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import jwt
 
@@ -75,3 +78,61 @@ def make_login_token(
     for claim in drop:
         payload.pop(claim, None)
     return jwt.encode(payload, key, algorithm=algorithm)
+
+
+# --- an email link's button, as a browser presses it ----------------------------------------------------------
+
+# What Chromium sends when the reader presses the confirmation page's button (the page is no-referrer: Origin null).
+BUTTON_HEADERS = {
+    "origin": "null",
+    "sec-fetch-site": "same-origin",
+    "sec-fetch-mode": "navigate",
+    "sec-fetch-user": "?1",
+    "content-type": "application/x-www-form-urlencoded",
+}
+_HIDDEN_INPUT = re.compile(r"<input\b[^>]*\bname=\"link_form\"[^>]*>")
+_VALUE = re.compile(r"\bvalue=\"([^\"]*)\"")
+
+
+@dataclass(frozen=True)
+class LinkPage:
+    """A confirmation page's binding: its cookie as the browser sends it back (``name=value``), its hidden field."""
+
+    cookie: str
+    field: str
+
+    @property
+    def body(self) -> str:
+        return urlencode({"link_form": self.field})
+
+    @classmethod
+    def of(cls, set_cookies: list[str], html: str) -> LinkPage:
+        cookies = [raw.split(";", 1)[0].strip() for raw in set_cookies if raw.startswith("sso_bridge_link=")]
+        assert len(cookies) == 1, f"the page must set one sso_bridge_link cookie, got {set_cookies}"
+        found = _HIDDEN_INPUT.search(html)
+        assert found, "the page has no link_form field"
+        value = _VALUE.search(found.group(0))
+        assert value, found.group(0)
+        return cls(cookies[0], unescape(value.group(1)))
+
+    @classmethod
+    def from_response(cls, response: dict[str, Any]) -> LinkPage:
+        """From a handler's payload v2 answer to a link's GET."""
+        assert response["statusCode"] == 200, (response["statusCode"], response.get("body", "")[:300])
+        return cls.of(list(response.get("cookies") or []), response["body"])
+
+
+def pressed(event: dict[str, Any], page: LinkPage, **headers: str) -> dict[str, Any]:
+    """``event`` (a link's request) as the POST its page's button sends: the cookie, the form, the headers.
+
+    ``headers`` (``sec_fetch_site=...``) replace Chromium's; an empty value leaves the header out."""
+    posted = copy.deepcopy(event)
+    posted["requestContext"]["http"]["method"] = "POST"
+    if posted.get("routeKey", "$default") != "$default":
+        posted["routeKey"] = posted["requestContext"]["routeKey"] = f"POST {posted['rawPath']}"
+    sent = {**posted["headers"], **BUTTON_HEADERS, **{k.lower().replace("_", "-"): v for k, v in headers.items()}}
+    posted["headers"] = {name: value for name, value in sent.items() if value}
+    posted["cookies"] = [*posted.get("cookies", []), page.cookie]
+    posted["body"] = page.body
+    posted["isBase64Encoded"] = False
+    return posted

@@ -54,7 +54,16 @@ settings = Settings.from_env(os.environ)
 app = new_app()
 logger = Logger()
 metrics = Metrics()
-flow = SignIn(app, settings=settings.common, audience=AUDIENCE, logger=logger, metrics=metrics)
+# A link's redirect_to comes back through sign-in as the route's redirect_to parameter (checked the same way).
+flow = SignIn(
+    app,
+    settings=settings.common,
+    audience=AUDIENCE,
+    logger=logger,
+    metrics=metrics,
+    deep_link_param="redirect_to",
+    deep_link_hosts=settings.redirect_hosts,
+)
 
 
 def mint_token(email: str, key: str, *, redirect_to: str | None, now: int) -> str:

@@ -25,11 +25,11 @@ from sso_bridge.errors import ConfigurationError, RedirectNotAllowed
 from sso_bridge.flow import SIGN_IN_METHODS, SignIn, new_app
 from sso_bridge.http import Response
 from sso_bridge.jti_store import SMOKE_EMAIL, IssueRecord, JtiStore
-from sso_bridge.login_token import LoginIdentity
+from sso_bridge.login_token import LoginIdentity, email_key
 from sso_bridge.observability import Logger, Metrics
 from sso_bridge.redirects import allowed_url
 from sso_bridge.request import Query
-from sso_bridge.responses import page_response, redirect_response
+from sso_bridge.responses import redirect_response, signed_out_page
 from sso_bridge.settings import CommonSettings, env_int, env_str, env_url
 
 AUDIENCE = "happyfox"
@@ -117,7 +117,7 @@ def login() -> Response:
         source_ip=http.get("sourceIp") or "",
         user_agent=http.get("userAgent") or app.current_event.headers.get("user-agent") or "",
         login_jti=user.jti,
-        smoke=user.email.lower() == SMOKE_EMAIL,
+        smoke=email_key(user.email) == SMOKE_EMAIL,
     )
     # Recorded before it is signed: a token without its audit record never exists.
     jti = jti_store.issue(record)
@@ -136,8 +136,14 @@ def logout() -> Response:
         return redirect_response(provider_logout)
     if settings.logout_url:
         return redirect_response(settings.logout_url)
-    request_id = app.current_event.request_context.request_id
-    return page_response(200, "You are signed out", "You have signed out of the support centre.", request_id=request_id)
+    # A page with ways forward: back to the platform (PLATFORM_HOME_URL, else PLATFORM_LOGIN_URL's origin), or to
+    # the support centre.
+    return signed_out_page(
+        portal_name=settings.common.portal_name,
+        portal_url=f"{settings.account_url}/",
+        request_id=app.current_event.request_context.request_id,
+        context=flow.page_context(),
+    )
 
 
 lambda_handler = lambda_entry(app, logger=logger, metrics=metrics, trace_subsegments=settings.common.trace_subsegments)

@@ -87,6 +87,40 @@ def test_every_module_in_the_signing_layer_has_unchecked_bytecode(built: Path) -
     assert {name for name, flag in flags.items() if flag != 0b01} == set()
 
 
+TRANSLATIONS_PROBE = """
+import json, sys
+sys.path[:] = [sys.argv[1], *[p for p in sys.path if 'site-packages' not in p]]
+from sso_bridge import i18n
+catalogs = {language: i18n.translation(language) for language in i18n.LANGUAGES}
+print(json.dumps({
+    "i18n": i18n.__file__, "languages": i18n.LANGUAGES,
+    "continue": {language: catalog.gettext("Continue") for language, catalog in catalogs.items()},
+    "kinds": sorted({type(catalog).__name__ for catalog in catalogs.values()}),
+}))
+"""
+
+
+def test_the_signing_layer_ships_each_language_compiled_and_reads_it(built: Path) -> None:
+    """The pages' catalogs ship as .mo files only (compiled by the layer's Makefile), one per language, and the
+    layer's own gettext reads them: a German reader sees German, not the English fallback."""
+    locale = LAYER / "sso_bridge" / "locale"
+    shipped = sorted(path.relative_to(locale).as_posix() for path in locale.rglob("*") if path.is_file())
+    result = subprocess.run(
+        [sys.executable, "-I", "-S", "-c", TRANSLATIONS_PROBE, str(LAYER)],
+        capture_output=True,
+        text=True,
+        env={"PATH": os.environ.get("PATH", ""), "PYTHONDONTWRITEBYTECODE": "1"},
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    probe = json.loads(result.stdout)
+    assert probe["i18n"].startswith(str(LAYER))
+    assert shipped == sorted(f"{language}/LC_MESSAGES/sso_bridge.mo" for language in probe["languages"])
+    assert probe["continue"] == {"en": "Continue", "de": "Weiter", "fr": "Continuer", "es": "Continuar"}
+    assert probe["kinds"] == ["GNUTranslations"]
+
+
 @pytest.mark.parametrize("spec", functions(), ids=lambda spec: spec.logical_id)
 def test_function_imports_and_answers_as_in_lambda(built: Path, runtime: Path, spec: object) -> None:
     logical_id = spec.logical_id  # type: ignore[attr-defined]

@@ -1,7 +1,8 @@
 """A browser-like HTTP client that does not follow redirects, and the sign-in round trip every vendor shares.
 
 Vendor tests start at their link and look at ``RoundTrip.final``: the bridge's answer once the demo
-platform has signed the user in.
+platform has signed the user in. An email link is spent as a browser spends it: ``press`` opens its page, then
+posts the page's form back with the page's cookie and Chromium's headers.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
+
+from tests.helpers import BUTTON_HEADERS, LinkPage
 
 __all__ = ["Client", "Response", "RoundTrip", "query_param"]
 
@@ -62,7 +65,8 @@ class Client:
             target += f"?{parts.query}"
         connection = http.client.HTTPConnection(parts.hostname, parts.port or 80, timeout=15)
         try:
-            connection.request(method, target, body=body, headers={"Accept": BROWSER_ACCEPT, **(headers or {})})
+            sent = {"accept": BROWSER_ACCEPT, **{name.lower(): value for name, value in (headers or {}).items()}}
+            connection.request(method, target, body=body, headers=sent)
             reply = connection.getresponse()
             return Response(reply.status, reply.headers, reply.read())
         finally:
@@ -74,6 +78,19 @@ class Client:
     def post_form(self, url: str, fields: dict[str, str]) -> Response:
         body = urlencode(fields).encode()
         return self.request("POST", url, body=body, headers={"Content-Type": "application/x-www-form-urlencoded"})
+
+    def open_link(self, link: str) -> LinkPage:
+        """An email link's confirmation page: its cookie and hidden field."""
+        page = self.get(link)
+        assert page.status == 200, (page.status, page.headers.get("Location"), page.text[:300])
+        return LinkPage.of(page.headers.get_all("Set-Cookie") or [], page.text)
+
+    def press(self, link: str, page: LinkPage | None = None, **headers: str) -> Response:
+        """The reader presses Continue on ``page`` (opened now if not given): its form, its cookie, as Chromium
+        sends them; ``headers`` replace Chromium's (an empty value leaves one out)."""
+        page = page or self.open_link(link)
+        sent = {**BUTTON_HEADERS, "cookie": page.cookie, **{k.lower().replace("_", "-"): v for k, v in headers.items()}}
+        return self.request("POST", link, body=page.body.encode(), headers={k: v for k, v in sent.items() if v})
 
     def sign_in(self, link: str, *, email: str, name: str = "") -> RoundTrip:
         """Follow ``link`` as a signed-out user: to the demo platform, sign in, and back to the bridge."""

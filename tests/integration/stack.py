@@ -240,9 +240,13 @@ class CookieClient(Client):
     def request(
         self, method: str, url: str, *, body: bytes | None = None, headers: dict[str, str] | None = None
     ) -> Response:
-        headers = dict(headers or {})
-        if self.jar:
-            headers["Cookie"] = "; ".join(f"{name}={value}" for name, value in self.jar.items())
+        # A Cookie header the caller sends (an email link page's cookie) is merged into the jar's, not sent twice.
+        given, cookies = headers or {}, dict(self.jar)
+        for value in (value for name, value in given.items() if name.lower() == "cookie"):
+            cookies |= {key: val for key, _, val in (pair.strip().partition("=") for pair in value.split(";")) if key}
+        headers = {name: value for name, value in given.items() if name.lower() != "cookie"}
+        if cookies:
+            headers["Cookie"] = "; ".join(f"{name}={value}" for name, value in cookies.items())
         response = super().request(method, url, body=body, headers=headers)
         for raw in response.headers.get_all("Set-Cookie") or []:
             cookie: SimpleCookie = SimpleCookie()

@@ -1,4 +1,5 @@
-"""Email links through the local stack over HTTP: scanners, double clicks, racing clicks, revocation."""
+"""Email links through the local stack over HTTP: scanners, double clicks, racing clicks, revocation, and
+another site's POST (its Origin against the local stack's own, on the HTTP API and the function URLs)."""
 
 from __future__ import annotations
 
@@ -69,19 +70,22 @@ def test_scanners_get_a_page_and_the_reader_gets_in_once(
     assert '<form method="post">' in get.text
 
     # The reader's click: signed in
-    assert reaches_vendor(client.post_form(link, {}), vendor)
+    page = client.open_link(link)
+    assert reaches_vendor(client.press(link, page), vendor)
 
     # Again: the platform's sign-in
-    assert goes_to_sign_in(client.post_form(link, {}), local_stack)
+    assert goes_to_sign_in(client.press(link, page), local_stack)
     assert goes_to_sign_in(client.get(link), local_stack)
 
 
 def test_racing_clicks_on_one_link_give_exactly_one_vendor_token(client: Client, local_stack: RunningStack) -> None:
-    # Given one link, clicked 50 times at once (impatient reader, a scanner that presses buttons, a forwardee)
+    # Given one link, its page open in 50 browsers, pressed in all of them at once (impatient reader, a scanner
+    # that presses buttons, forwardees)
     link = link_for(local_stack, "happyfox", unique_email())
+    pages = [client.open_link(link) for _ in range(CONCURRENT_CLICKS)]
 
     with ThreadPoolExecutor(max_workers=CONCURRENT_CLICKS) as pool:
-        responses = list(pool.map(lambda _: Client().post_form(link, {}), range(CONCURRENT_CLICKS)))
+        responses = list(pool.map(lambda page: Client().press(link, page), pages))
 
     # Then exactly one got a HappyFox token; every other one was sent to sign in
     signed_in = [response for response in responses if reaches_vendor(response, "happyfox")]
@@ -94,7 +98,7 @@ def test_the_api_route_serves_links_too(client: Client, local_stack: RunningStac
     link = local_stack.url(f"/clickfunnels/sso?login_token={token}")
     assert client.request("HEAD", link).status == 200
     assert client.get(link).status == 200
-    assert reaches_vendor(client.post_form(link, {}), "clickfunnels")
+    assert reaches_vendor(client.press(link), "clickfunnels")
 
 
 def test_an_interactive_token_still_redirects_straight_away(client: Client, local_stack: RunningStack) -> None:
@@ -111,9 +115,10 @@ def test_a_function_url_404_is_json_when_asked(client: Client, local_stack: Runn
 
 
 def test_make_revoke_withdraws_links_already_sent(client: Client, local_stack: RunningStack) -> None:
-    # Given two links sent to one address
+    # Given two links sent to one address, their pages open
     email = unique_email()
     first, second = link_for(local_stack, "clickfunnels", email), link_for(local_stack, "kustomer", email)
+    pages = {first: client.open_link(first), second: client.open_link(second)}
     time.sleep(1)  # a revocation withdraws links issued up to and including its second
 
     # When an operator revokes the address on the local stack
@@ -132,5 +137,57 @@ def test_make_revoke_withdraws_links_already_sent(client: Client, local_stack: R
     time.sleep(1)
     for link in (first, second):
         assert goes_to_sign_in(client.get(link), local_stack)
-        assert goes_to_sign_in(client.post_form(link, {}), local_stack)
-    assert reaches_vendor(client.post_form(link_for(local_stack, "clickfunnels", email), {}), "clickfunnels")
+        assert goes_to_sign_in(client.press(link, pages[link]), local_stack)
+    assert reaches_vendor(client.press(link_for(local_stack, "clickfunnels", email)), "clickfunnels")
+
+
+@pytest.mark.parametrize("where", ["function-url", "http-api"])
+def test_another_sites_post_spends_nothing_and_the_readers_button_still_works(
+    client: Client, local_stack: RunningStack, where: str
+) -> None:
+    email = unique_email()
+    if where == "function-url":
+        link = link_for(local_stack, "clickfunnels", email)
+    else:
+        token = make_login_token(email, lifetime=86400, use="link", jti=secrets.token_hex(16))
+        link = local_stack.url(f"/clickfunnels/sso?login_token={token}")
+    own = f"http://{urlsplit(link).netloc}"
+    page = client.open_link(link)
+    # The page's cookie: for this route only, and Secure even on the local stack's http (Chromium keeps it there)
+    cookie = client.get(link).headers["Set-Cookie"]
+    assert f"; Path={urlsplit(link).path}; " in cookie
+    assert "; Secure; SameSite=Strict" in cookie
+
+    # Another origin on this machine (another port is another origin), even with this browser's cookie and field
+    for headers in (
+        {"origin": "http://127.0.0.1:9", "sec_fetch_site": "cross-site"},
+        {"origin": "http://localhost:9", "sec_fetch_site": "same-site"},
+        {"origin": "http://localhost:9", "sec_fetch_site": ""},
+    ):
+        refused = client.press(link, page, **headers, accept="application/json")
+        assert refused.status == 403, (headers, refused.text[:300])
+        assert refused.json()["error"] == "link_post_refused"
+        assert "Location" not in refused.headers
+    # A bare POST (a form of another site's page, without the cookie or field)
+    assert client.post_form(link, {}).status == 403
+
+    # The stack's own origin is the request's own: the reader's button, with or without Chromium's Origin null
+    assert reaches_vendor(client.press(link, page, origin=own, sec_fetch_site=""), "clickfunnels")
+
+
+def test_a_spent_clickfunnels_links_deep_link_survives_the_platforms_sign_in(
+    client: Client, local_stack: RunningStack
+) -> None:
+    # Given a ClickFunnels link to a deep page (as `make link REDIRECT_TO=...` signs it in), spent once
+    email, target = unique_email(), f"https://{WORKSPACE}/customers/orders?tab=recent"
+    link = link_for(local_stack, "clickfunnels", email, redirect_to=target)
+    assert reaches_vendor(client.press(link), "clickfunnels")
+
+    # When it is opened again, and the reader signs in on the demo platform
+    trip = client.sign_in(link, email=email)
+
+    # Then the platform was asked to bring them back with the destination, and they land on it
+    assert query_param(query_param(trip.login_redirect.location, "return_to"), "redirect_to") == target
+    assert reaches_vendor(trip.final, "clickfunnels")
+    claims = jwt.decode(query_param(trip.final.location, "token"), VENDOR_KEYS["clickfunnels"], algorithms=["HS256"])
+    assert claims["redirect_to"] == target

@@ -7,21 +7,25 @@ Every command finds the stack through its state file (``local_stack.command_env(
 from __future__ import annotations
 
 import csv
+import json
+import re
 import subprocess
 import sys
 import time
 import uuid
+from html import unescape
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 import jwt
 import pytest
 
 from local.lambdas import LOCAL_DEFAULTS
-from tests.helpers import LOGIN_TOKEN_KEY, ROOT, WORKSPACE
-from tests.integration.client import Client
-from tests.integration.stack import RunningStack, start_stack
+from ops.link_tokens import LinkMinter
+from tests.helpers import LOGIN_TOKEN_KEY, ROOT, VENDOR_KEYS, WORKSPACE
+from tests.integration.client import Client, Response
+from tests.integration.stack import CookieClient, RunningStack, start_stack
 
 ROWS = 10_000
 BAD_EVERY = 33  # about 300 bad rows
@@ -31,6 +35,8 @@ BAD_KINDS = [
     ("", "Eve", "email_missing"),
     ("eve@example.com", "@SUM(A1)", "name_formula"),
     ("eve@example.com", "E" * 201, "name_too_long"),
+    ("\u00a0=1+1@example.com", "Eve", "email_formula"),  # a formula behind a blank that signing strips
+    ("eve@example.com", "\u3000@SUM(A1)", "name_formula"),
 ]
 
 
@@ -103,13 +109,12 @@ def test_make_links_round_trips_ten_thousand_contacts(local_stack: RunningStack,
     # And a handful of them, opened, show the confirmation page; its button signs in at ClickFunnels, once
     client = Client()
     for url in good[:: len(good) // 4][:5]:
-        page = client.get(url)
-        assert page.status == 200, page.text
-        assert "Continue to" in page.text
-        confirmed = client.request("POST", url, body=b"", headers={"Content-Type": "application/x-www-form-urlencoded"})
+        assert "Continue to" in client.get(url).text
+        page = client.open_link(url)
+        confirmed = client.press(url, page)
         assert confirmed.status == 303, confirmed.text
         assert urlsplit(confirmed.location).hostname == WORKSPACE
-        again = client.request("POST", url, body=b"", headers={"Content-Type": "application/x-www-form-urlencoded"})
+        again = client.press(url, page)
         assert urlsplit(again.location).hostname != WORKSPACE  # spent: back to sign-in
 
 
@@ -140,11 +145,9 @@ def test_make_link_via_api_is_served_by_the_local_http_api(local_stack: RunningS
 
     # And through the local HTTP API, GET shows the confirmation page and its POST sends the reader on, once
     client = Client()
-    page = client.get(url)
-    assert page.status == 200, page.text
-    assert "Continue to" in page.text
-    form = {"Content-Type": "application/x-www-form-urlencoded"}
-    confirmed = client.request("POST", url, body=b"", headers=form)
+    assert "Continue to" in client.get(url).text
+    page = client.open_link(url)
+    confirmed = client.press(url, page)
     assert confirmed.status == 303, confirmed.text
     vendor_hosts = {
         "clickfunnels": WORKSPACE,
@@ -152,7 +155,7 @@ def test_make_link_via_api_is_served_by_the_local_http_api(local_stack: RunningS
         "happyfox": urlsplit(LOCAL_DEFAULTS["HAPPYFOX_ACCOUNT_URL"]).hostname,
     }
     assert urlsplit(confirmed.location).hostname == vendor_hosts[vendor]
-    again = client.request("POST", url, body=b"", headers=form)
+    again = client.press(url, page)
     assert urlsplit(again.location).hostname != vendor_hosts[vendor]  # spent: back to sign-in
 
 
@@ -223,3 +226,104 @@ def test_without_a_local_stack_the_commands_say_so(target: str, tmp_path: Path, 
     assert result.returncode != 0
     assert "no local stack is running" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+# --- REDIRECT_TO against the stack's own allow-lists -----------------------------------------------------------
+
+
+def press_continue(url: str) -> Response:
+    """The reader's Continue as Chromium sends it: the page's form (its hidden fields), its cookies, its headers."""
+    client = CookieClient()
+    page = client.get(url)
+    assert page.status == 200, page.text
+    fields = re.findall(r'<input type="hidden" name="([^"]*)" value="([^"]*)"', page.text)
+    body = urlencode([(name, unescape(value)) for name, value in fields]).encode()
+    headers = {
+        "Content-Type": "application/x-www-form-urlencoded",
+        "Origin": "null",
+        "Sec-Fetch-Site": "same-origin",
+        "Sec-Fetch-Mode": "navigate",
+        "Sec-Fetch-User": "?1",
+    }
+    return client.request("POST", url, body=body, headers=headers)
+
+
+def test_make_link_mints_only_destinations_the_stack_accepts(local_stack: RunningStack) -> None:
+    email = f"deep-{uuid.uuid4().hex[:8]}@example.com"
+    # Given the local stack's ClickFunnels function, which allows its workspace domain and no other host
+    # When the operator mints a deep link on the workspace
+    good = make(local_stack, "link", PROVIDER="clickfunnels", EMAIL=email, REDIRECT_TO=f"https://{WORKSPACE}/members")
+    assert good.returncode == 0, good.stderr
+    # Then the reader's Continue lands there: the vendor token carries it
+    signed_in = press_continue(good.stdout.strip())
+    assert signed_in.status == 303, signed_in.text
+    assert urlsplit(signed_in.location).hostname == WORKSPACE
+    [token] = parse_qs(urlsplit(signed_in.location).query)["token"]
+    claims = jwt.decode(token, VENDOR_KEYS["clickfunnels"], algorithms=["HS256"], options={"verify_aud": False})
+    assert claims["redirect_to"] == f"https://{WORKSPACE}/members"
+
+    # When the operator asks for a host off the allow-list
+    off = make(local_stack, "link", PROVIDER="clickfunnels", EMAIL=email, REDIRECT_TO="https://evil.example.com/offer")
+
+    # Then nothing is minted: one line naming the host and the stack's settings
+    assert (off.returncode, off.stdout) == (2, "")
+    assert off.stderr.splitlines()[0] == (
+        "make link: error: REDIRECT_TO: host evil.example.com is not allowed by the local stack at "
+        f"{local_stack.url('')} (CLICKFUNNELS_WORKSPACE_DOMAIN, CLICKFUNNELS_REDIRECT_HOSTS: {WORKSPACE}): "
+        "the bridge would refuse every link"
+    )
+    # And such a link, had it gone out, is what every reader would have met: a 400 after pressing Continue
+    minter = LinkMinter(
+        LOGIN_TOKEN_KEY,
+        vendor="clickfunnels",
+        function_url=local_stack.function_url("clickfunnels", "/"),
+        issued_at=int(time.time()),
+        ttl=3600,
+        redirect_to="https://evil.example.com/offer",
+    )
+    assert press_continue(minter.link(email)).status == 400
+
+
+def test_make_links_refuses_a_kustomer_destination_that_carries_a_token(
+    local_stack: RunningStack, tmp_path: Path
+) -> None:
+    source, dest = tmp_path / "contacts.csv", tmp_path / "links.csv"
+    source.write_text("email\njane@example.com\n")
+    portal = urlsplit(LOCAL_DEFAULTS["KUSTOMER_PORTAL_URL"]).hostname
+    destination = f"https://{portal}/hc/articles/42?externalToken=someone-elses"
+
+    result = make(local_stack, "links", PROVIDER="kustomer", IN=str(source), OUT=str(dest), REDIRECT_TO=destination)
+
+    assert (result.returncode, result.stdout) == (2, "")
+    assert result.stderr.startswith("make links: error: REDIRECT_TO already has an externalToken parameter: ")
+    assert not dest.exists()
+    # (the stack itself refuses such a link as soon as it is opened)
+    minter = LinkMinter(
+        LOGIN_TOKEN_KEY,
+        vendor="kustomer",
+        function_url=local_stack.function_url("kustomer", "/"),
+        issued_at=int(time.time()),
+        ttl=3600,
+        redirect_to=destination,
+    )
+    assert Client().get(minter.link("jane@example.com")).status == 400
+
+
+def test_make_link_says_when_the_stack_does_not_report_a_setting(local_stack: RunningStack, tmp_path: Path) -> None:
+    # Given the running stack's state file as an older stack wrote it, without its workspace domain
+    state = json.loads(local_stack.state_file.read_text())
+    del state["settings"]["CLICKFUNNELS_WORKSPACE_DOMAIN"]
+    older = tmp_path / "older-stack.json"
+    older.write_text(json.dumps(state))
+    argv = ["make", "-s", "--no-print-directory", "-o", ".venv/.installed", f"BIN={Path(sys.executable).parent}"]
+    argv += ["link", "LOCAL=1", "PROVIDER=clickfunnels", "EMAIL=a@example.com", f"REDIRECT_TO=https://{WORKSPACE}/a"]
+    env = local_stack.command_env(LOCAL_STACK_FILE=str(older))
+
+    result = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+
+    # Then no link: the command says what it cannot check, rather than guess (exit 3)
+    assert (result.returncode, result.stdout) == (2, "")  # make's own status for a failed recipe
+    assert result.stderr.splitlines()[0] == (
+        f"make link: error: the local stack at {local_stack.url('')} does not report CLICKFUNNELS_WORKSPACE_DOMAIN: "
+        f"cannot tell whether its clickfunnels function allows {WORKSPACE} (restart it with `make run`)"
+    )

@@ -19,7 +19,7 @@ import jwt
 import pytest
 
 from local.lambdas import LOCAL_DEFAULTS
-from tests.helpers import LOGIN_TOKEN_KEY, VENDOR_KEYS, WORKSPACE, make_login_token
+from tests.helpers import LOGIN_TOKEN_KEY, VENDOR_KEYS, WORKSPACE, LinkPage, make_login_token
 from tests.integration.client import Client, Response
 from tests.integration.stack import RunningStack, start_stack
 
@@ -87,6 +87,23 @@ class Driver:
             self.needles.url("Location", location)
         return response
 
+    def open_link(self, link: str) -> LinkPage:
+        """GET an email link's page (200): its cookie and field may not show up in a log either."""
+        self.needles.url(f"GET {urlsplit(link).path}", link)
+        page = self.client.open_link(link)
+        self.needles.add("link page cookie", page.cookie.partition("=")[2])
+        self.needles.add("link page field", page.field)
+        return page
+
+    def press(self, link: str, page: LinkPage, *, expect: int) -> Response:
+        """The page's button, as Chromium presses it."""
+        response = self.client.press(link, page)
+        assert response.status == expect, ("press", urlsplit(link).path, response.status, response.body[:200])
+        if location := response.headers.get("Location"):
+            self.needles.add("Location", location)
+            self.needles.url("Location", location)
+        return response
+
     def round_trip(self, link: str, *, host: str, token_param: str, key: str) -> None:
         """A signed-out user follows ``link``, signs in on the demo platform and is sent on to the vendor."""
         self.needles.url("link", link)
@@ -131,9 +148,10 @@ def drive(driver: Driver) -> None:
     for vendor in ("clickfunnels", "kustomer", "happyfox"):
         link = driver.link(vendor)
         driver.request("HEAD", link, expect=200)
-        driver.request("GET", link, expect=200)
-        driver.request("POST", link, expect=303)
-        driver.request("POST", link, expect=303)  # spent: to sign-in
+        page = driver.open_link(link)
+        driver.request("POST", link, expect=403)  # another site's form: no cookie, no field
+        driver.press(link, page, expect=303)
+        driver.press(link, page, expect=303)  # spent: to sign-in
     # Refusals: forged and expired tokens, a bad return address, an unknown path.
     forged = make_login_token(aud=["clickfunnels", "kustomer", "happyfox"], key=ATTACKER_KEY)
     driver.request("GET", stack.url(f"/clickfunnels/sso?login_token={forged}"), expect=401)
@@ -175,6 +193,7 @@ def test_the_local_stack_prints_no_key_no_token_and_no_query(stopped_stack_outpu
     assert "sso-bridge local stack" in output
     assert "GET /clickfunnels/sso 401" in output
     assert "POST / 303" in output
+    assert "POST / 403" in output  # another site's POST of a link, refused
     assert output.rstrip().endswith("stopped")
     assert "Generated keys" not in output  # every key came from the environment, so none is shown
     if "json" in variant:

@@ -37,6 +37,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from sso_bridge.oidc_state import MAX_RETURN_URL_LENGTH, cookie_name
 from sso_bridge.redirects import with_query_param
 from tests.helpers import (
     LOGIN_TOKEN_KEY,
@@ -45,8 +46,10 @@ from tests.helpers import (
     VENDOR_KEYS,
     WORKSPACE,
     LambdaContext,
+    LinkPage,
     load_event,
     make_login_token,
+    pressed,
 )
 from tests.oidc_fake_provider import (
     DROP,
@@ -70,6 +73,8 @@ REASONS = {
     "oidc_provider_error": 400,
     "oidc_callback_malformed": 400,
     "oidc_state_cookie_missing": 400,
+    "oidc_state_cookie_empty": 400,
+    "oidc_state_cookie_too_large": 414,
     "oidc_state_invalid": 400,
     "oidc_state_mismatch": 400,
     "oidc_issuer_mismatch": 400,
@@ -532,20 +537,48 @@ def test_a_spent_email_link_goes_to_the_provider_and_its_owner_gets_in(bridge: B
     )
     sample = load_event("clickfunnels-sso-httpapi")
     query = f"{sample['rawQueryString']}&login_token={link}"
-    # Spent once (the button's POST)...
-    assert invoke(module, event_for(sample, sample["rawPath"], query, method="POST"))["statusCode"] == 303
+    # Spent once (the button's POST, from the page the GET showed)...
+    page = LinkPage.from_response(invoke(module, event_for(sample, sample["rawPath"], query)))
+    assert invoke(module, pressed(event_for(sample, sample["rawPath"], query), page))["statusCode"] == 303
     # ...then opened again: GET and POST both go to the provider, not to a platform
     again = start(bridge, event=event_for(sample, sample["rawPath"], query))
     assert link not in again.location
     assert link not in json.dumps(again.response)
     assert link not in again.state_claims()["rt"]
-    posted = start(bridge, event=event_for(sample, sample["rawPath"], query), method="POST")
-    assert posted.response["statusCode"] == 303
+    posted = invoke(module, pressed(event_for(sample, sample["rawPath"], query), page))
+    assert posted["statusCode"] == 303
+    assert posted["headers"]["Location"].startswith(f"{bridge.provider.authorization_endpoint}?")
     # And the owner, signing in at the provider, gets in with the link's deep link intact
     journey = sign_in(bridge, event=event_for(sample, sample["rawPath"], query))
     assert journey.login_claims["email"] == bridge.provider.user.email
     assert "login_token=" + link not in journey.callback["headers"]["Location"]
     assert journey.vendor_claims["redirect_to"] == f"https://{WORKSPACE}/customers/orders"
+
+
+def test_a_spent_links_deep_link_survives_the_providers_round_trip(bridge: Bridge) -> None:
+    """Issue 17, item 8: a link whose destination is signed into it (`make link REDIRECT_TO=...`), spent, then
+    opened again: through the provider and back to that destination (it rides in the state's return URL)."""
+    module = bridge.function("clickfunnels")
+    deep_link = f"https://{WORKSPACE}/customers/orders?tab=recent"
+    link = make_login_token(
+        "jane.doe@example.com",
+        aud="clickfunnels",
+        use="link",
+        jti="link-jti-deep-0123456789ab",
+        lifetime=86400,
+        redirect_to=deep_link,
+    )
+    sample = load_event("clickfunnels-sso-function-url")
+    query = f"login_token={link}"
+    page = LinkPage.from_response(invoke(module, event_for(sample, "/", query)))
+    assert invoke(module, pressed(event_for(sample, "/", query), page))["statusCode"] == 303
+
+    started = start(bridge, event=event_for(sample, "/", query))
+    assert parse_qs(urlsplit(started.state_claims()["rt"]).query) == {"redirect_to": [deep_link]}
+    back = callback(module, started, authorize(started))
+    assert back["statusCode"] == 302, back.get("body", "")[:300]
+    final = follow_to_vendor(module, started, back["headers"]["Location"])
+    assert vendor_claims("clickfunnels", final)["redirect_to"] == deep_link
 
 
 def test_login_tokens_keep_working_beside_oidc(bridge: Bridge) -> None:
@@ -739,6 +772,8 @@ PROVIDER_ATTACKS: list[tuple[str, Callable[[FakeProvider], None], str, dict[str,
     ("email-missing-everywhere", _user(email=None), "oidc_email_missing", {}),
     ("email-not-an-address", _user(email="jane doe@example.com"), "oidc_email_invalid", {}),
     ("email-with-a-bidi-override", _user(email="jane\u202e@example.com"), "oidc_email_invalid", {}),
+    # "Kate" with the Kelvin sign: the vendor, or a lower-casing key, would take it for kate@example.com
+    ("email-with-a-look-alike-kelvin-sign", _user(email="\u212aate@example.com"), "oidc_email_invalid", {}),
     (
         "disallowed-domain",
         _user(email="mallory@evil.example.net"),
@@ -955,6 +990,77 @@ def test_a_refusal_without_a_state_to_trust_offers_the_platforms_sign_in(bridge:
     refused(response, "oidc_state_cookie_missing")
     assert f'<a href="{PLATFORM_LOGIN_URL}">Try again</a>' in response["body"]
     assert EVIL not in response["body"]
+
+
+def _b64_json(value: object) -> str:
+    return base64.urlsafe_b64encode(json.dumps(value).encode()).rstrip(b"=").decode()
+
+
+# (id, the value the browser sends back under this sign-in's cookie name, reason). Nothing a browser or a bot puts
+# there is the bridge's fault: never a 5xx (an alarm anyone could trip), never an exchange of the code.
+ODD_STATE_COOKIES: list[tuple[str, Callable[[Started], str], str]] = [
+    ("empty", lambda s: "", "oidc_state_cookie_empty"),
+    ("blanks-only", lambda s: "   ", "oidc_state_cookie_empty"),
+    ("quoted-empty", lambda s: '""', "oidc_state_invalid"),
+    ("the-real-value-quoted", lambda s: f'"{s.cookie_value}"', "oidc_state_invalid"),
+    ("an-equals-sign", lambda s: "=", "oidc_state_invalid"),
+    ("dots-only", lambda s: "..", "oidc_state_invalid"),
+    ("three-empty-segments-and-more", lambda s: "...", "oidc_state_invalid"),
+    ("not-base64", lambda s: "a.b.c", "oidc_state_invalid"),
+    ("non-ascii", lambda s: "\u00e9.\u00e9.\u00e9", "oidc_state_invalid"),
+    ("non-ascii-after-the-real-value", lambda s: s.cookie_value + "\u212a", "oidc_state_invalid"),
+    ("a-lone-surrogate", lambda s: "\ud800", "oidc_state_invalid"),
+    (
+        "a-lone-surrogate-in-the-real-value",
+        lambda s: s.cookie_value[:20] + "\udfff" + s.cookie_value[21:],
+        "oidc_state_invalid",
+    ),
+    ("nul", lambda s: "\x00", "oidc_state_invalid"),
+    ("the-real-value-truncated", lambda s: s.cookie_value[:-1], "oidc_state_invalid"),
+    ("the-real-value-and-more", lambda s: s.cookie_value + "A", "oidc_state_invalid"),
+    ("over-4-kb", lambda s: "A" * 5000, "oidc_state_invalid"),
+    ("header-not-an-object", lambda s: f"{_b64_json([])}.{_b64_json({})}.", "oidc_state_invalid"),
+    ("payload-not-an-object", lambda s: f"{_b64_json({'alg': 'HS256'})}.{_b64_json([1])}.sig", "oidc_state_invalid"),
+    (
+        "a-kid-that-is-not-text",
+        lambda s: f"{_b64_json({'alg': 'HS256', 'kid': 1})}.{_b64_json({})}.x",
+        "oidc_state_invalid",
+    ),
+]
+
+
+def _metric_reasons(stdout: str, metric: str) -> list[str]:
+    blobs = [json.loads(line) for line in stdout.splitlines() if line.startswith("{") and '"_aws"' in line]
+    return [blob["reason"] for blob in blobs if metric in blob]
+
+
+@pytest.mark.parametrize(
+    ("value", "reason"), [case[1:] for case in ODD_STATE_COOKIES], ids=[case[0] for case in ODD_STATE_COOKIES]
+)
+def test_an_odd_state_cookie_is_a_4xx_refusal_with_a_way_back(
+    bridge: Bridge, capsys: pytest.CaptureFixture[str], value: Callable[[Started], str], reason: str
+) -> None:
+    """Given a sign-in in flight, when the callback comes back with its cookie emptied or mangled (by a proxy, an
+    extension, a bot), then the browser gets the callback's usual refusal page: a 4xx, no redirect, a "Try again"
+    link to the platform's sign-in (no state to trust), logged once and counted in Refused; and nothing is
+    exchanged with the provider."""
+    started = start(bridge)
+    query = authorize(started)
+    bridge.new_lines()
+    capsys.readouterr()
+    response = callback(bridge.function(), started, query, cookies=[f"{started.cookie_name}={value(started)}"])
+    refused(response, reason, bridge=bridge)
+    assert response["headers"]["Content-Type"].startswith("text/html")
+    assert f'<a href="{PLATFORM_LOGIN_URL}">Try again</a>' in response["body"]
+    assert _metric_reasons(capsys.readouterr().out, "Refused") == [reason]
+    assert bridge.provider.token_requests == []
+
+
+def test_an_empty_state_cookie_answers_json_clients_with_its_own_reason(bridge: Bridge) -> None:
+    started = start(bridge)
+    response = json_callback(bridge, started, authorize(started), cookies=[f"{started.cookie_name}="])
+    refused(response, "oidc_state_cookie_empty")
+    assert json.loads(response["body"])["retry_url"] == PLATFORM_LOGIN_URL
 
 
 def test_a_state_started_on_one_host_is_refused_on_another(bridge: Bridge) -> None:
@@ -1209,6 +1315,57 @@ def test_no_log_holds_a_code_a_token_a_state_or_the_client_secret(
     assert quote(provider.client_secret, safe="") not in sources["logger stream"]
 
 
+# --- the state cookie's size --------------------------------------------------------------------------------------
+
+# Chromium ignores a Set-Cookie whose name and value together exceed 4,096 bytes (RFC 6265bis's rule; Chromium's
+# ParsedCookie::kMaxCookieNamePlusValueSize), and Chromium before that refused a whole Set-Cookie line over 4,096;
+# the bridge measures the whole line, name, value and attributes, the stricter of the two.
+BROWSER_COOKIE_LIMIT = 4096
+
+
+def _signed_out(pad: str, **headers: str) -> dict[str, Any]:
+    """A signed-out ClickFunnels request whose URL carries ``pad`` in a parameter of its own, which the return URL
+    keeps byte for byte."""
+    sample = load_event(VENDORS["clickfunnels"].event)
+    return event_for(sample, sample["rawPath"], f"{sample['rawQueryString']}&pad={pad}", **headers)
+
+
+def _longest_that_starts(bridge: Bridge, unit: str) -> int:
+    """The most repetitions of ``unit`` a sign-in still starts with (the redirect to the provider): bisected, as
+    the state cookie only grows with the URL."""
+    low, high = 0, MAX_RETURN_URL_LENGTH
+    while low < high:
+        middle = (low + high + 1) // 2
+        if invoke(bridge.function(), _signed_out(unit * middle))["statusCode"] == 302:
+            low = middle
+        else:
+            high = middle - 1
+    return low
+
+
+@pytest.mark.parametrize("unit", ["\\", "\u00e9", "\u4e2d"], ids=["backslash", "e-acute", "cjk"])
+def test_the_state_cookie_always_fits_a_browser_and_a_character_more_is_a_414(bridge: Bridge, unit: str) -> None:
+    """A return URL under the 2,000-character cap can still make a state cookie a browser drops (JSON doubles a
+    backslash and writes a non-ASCII character as six): the user would type a password at the provider and come
+    back to oidc_state_cookie_missing. The bridge measures the Set-Cookie it would send: at the edge the cookie
+    fits and the user gets in; one character more is refused before anyone is sent to the provider."""
+    longest = _longest_that_starts(bridge, unit)
+
+    journey = sign_in(bridge, event=_signed_out(unit * longest))
+    size = len(journey.started.set_cookie.encode())
+    assert BROWSER_COOKIE_LIMIT - 8 < size <= BROWSER_COOKIE_LIMIT  # one more character adds at most 8 bytes
+    assert len(journey.started.return_url) < MAX_RETURN_URL_LENGTH  # the character cap alone let more through
+    assert journey.vendor_claims["sub"] == f"{bridge.provider.user.email}:{WORKSPACE}"
+
+    bridge.new_lines()
+    over = invoke(bridge.function(), _signed_out(unit * (longest + 1), accept="application/json"))
+    refused(over, "oidc_state_cookie_too_large", bridge=bridge)
+    assert "cookies" not in over
+    page = invoke(bridge.function(), _signed_out(unit * (longest + 1)))
+    assert (page["statusCode"], page["headers"]["Content-Type"]) == (414, "text/html; charset=utf-8")
+    assert "Location" not in page["headers"]
+
+
 # --- noise at the callback ----------------------------------------------------------------------------------------
 
 # As in tests/unit/test_hostile_events.py: Hypothesis's cache outside the repo, no example database.
@@ -1219,6 +1376,11 @@ _QUERY_PART = st.one_of(
     _NOISE,
     st.sampled_from(["code=", "state=", "iss=", "error=", "%", "%zz", "&&", "==", "state=" + "A" * 64, "code=x" * 40]),
 )
+# What lands in a cookie's value: noise, and the odd values a proxy, an extension or a bot leaves there (empty,
+# blanks, quotes, lone surrogates from an escaped event, a value too big to be ours).
+_ODD = st.sampled_from(["", " ", '""', '"', "=", ".", "..", "...", "a.b.c", "\x00", "\ud800", "\udfff", "A" * 5000])
+_COOKIE_VALUE = st.one_of(_ODD, _NOISE, st.builds(lambda noise, odd: noise + odd, _NOISE, _ODD))
+_SID = st.text("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_", min_size=1, max_size=64)
 
 
 @settings(
@@ -1229,7 +1391,7 @@ _QUERY_PART = st.one_of(
 )
 @given(
     parts=st.lists(_QUERY_PART, max_size=6),
-    cookies=st.lists(st.tuples(st.sampled_from(["sso_bridge_oidc_", "", "x"]), _NOISE, _NOISE), max_size=4),
+    cookies=st.lists(st.tuples(st.sampled_from(["sso_bridge_oidc_", "", "x"]), _NOISE, _COOKIE_VALUE), max_size=4),
 )
 def test_noise_at_the_callback_is_a_4xx_and_never_reaches_the_provider(
     bridge: Bridge, parts: list[str], cookies: list[tuple[str, str, str]]
@@ -1238,6 +1400,27 @@ def test_noise_at_the_callback_is_a_4xx_and_never_reaches_the_provider(
     ours with any value): a well-formed 4xx, never a 5xx or an exception, and no code exchanged."""
     event = event_for(load_event(VENDORS["clickfunnels"].event), "/oidc/callback", "&".join(parts))
     event["cookies"] = [f"{prefix}{name}={value}" for prefix, name, value in cookies]
+    response = invoke(bridge.function(), event)
+    assert 400 <= response["statusCode"] < 500, (response["statusCode"], response.get("body", "")[:200])
+    assert "Location" not in response["headers"]
+    assert bridge.provider.token_requests == []
+
+
+@settings(
+    max_examples=120,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(sid=_SID, value=_COOKIE_VALUE, parts=st.lists(_QUERY_PART, max_size=3))
+def test_any_value_under_the_cookie_named_for_the_state_is_a_4xx(
+    bridge: Bridge, sid: str, value: str, parts: list[str]
+) -> None:
+    """The cookie the callback looks up (named for the ``state`` in the query), holding anything at all: a 4xx
+    and no code exchanged. Random cookie names (above) almost never hit that name."""
+    query = "&".join([f"state={sid}", "code=some-code", *parts])
+    event = event_for(load_event(VENDORS["clickfunnels"].event), "/oidc/callback", query)
+    event["cookies"] = [f"{cookie_name(sid)}={value}"]
     response = invoke(bridge.function(), event)
     assert 400 <= response["statusCode"] < 500, (response["statusCode"], response.get("body", "")[:200])
     assert "Location" not in response["headers"]

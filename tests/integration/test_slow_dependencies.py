@@ -18,7 +18,8 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.helpers import ROOT, LambdaContext, load_event, make_login_token
+from sso_bridge.link_form import field_value
+from tests.helpers import LOGIN_TOKEN_KEY, ROOT, LambdaContext, LinkPage, load_event, make_login_token, pressed
 
 
 def function_timeout() -> float:
@@ -69,10 +70,11 @@ def happyfox_sign_in() -> dict[str, Any]:
 
 
 def link_spend() -> dict[str, Any]:
-    link = make_login_token(aud="clickfunnels", use="link", jti="a-link-jti-0123456789abcdef", lifetime=3600)
-    event = load_event("clickfunnels-sso-httpapi", query=f"login_token={link}")
-    event["requestContext"]["http"]["method"] = "POST"
-    return event
+    """The button of a link's page shown before the outage (its cookie and field as the page made them)."""
+    jti, nonce = "a-link-jti-0123456789abcdef", "AAAAAAAAAAAAAAAAAAAAAA"
+    link = make_login_token(aud="clickfunnels", use="link", jti=jti, lifetime=3600)
+    page = LinkPage(f"sso_bridge_link={nonce}", field_value(LOGIN_TOKEN_KEY, jti=jti, nonce=nonce))
+    return pressed(load_event("clickfunnels-sso-httpapi", query=f"login_token={link}"), page)
 
 
 CASES = {

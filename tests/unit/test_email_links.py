@@ -2,7 +2,11 @@
 
 A link token (``use: "link"``) waits in an inbox for days. GET and HEAD (what scanners send) answer a
 confirmation page and mint nothing; the page's POST spends the link once and signs the reader in; a spent,
-expired or revoked link goes through the platform's sign-in instead.
+expired or revoked link goes through the platform's sign-in instead, and back to where the link pointed.
+
+The page's POST is the button's only when it comes from that page in the same browser: its cookie and hidden
+field, and no other site's ``Origin`` or ``Sec-Fetch-Site``. Anything else (another site's form: login CSRF) is
+refused and spends nothing. ``Flow.press`` does what a browser does: GET the page, then POST its form.
 """
 
 from __future__ import annotations
@@ -30,8 +34,10 @@ from tests.helpers import (
     SPENT_LINKS_TABLE_NAME,
     VENDOR_KEYS,
     LambdaContext,
+    LinkPage,
     load_event,
     make_login_token,
+    pressed,
 )
 
 DAY = 86400
@@ -68,15 +74,34 @@ class Flow:
         }
         return make_login_token(EMAIL, **{**defaults, **claims})
 
-    def call(self, method: str, login_token: str | None, **headers: str) -> dict[str, Any]:
+    def request(self, method: str, login_token: str | None, **headers: str) -> dict[str, Any]:
         query = "&".join(part for part in (self.query, f"login_token={login_token}" if login_token else "") if part)
-        event = load_event(self.event, query=query, headers=headers)
+        event = load_event(self.event, query=query, headers={k.replace("_", "-"): v for k, v in headers.items()})
         event["requestContext"]["http"]["method"] = method
         if method == "POST":
             event["headers"]["content-type"] = "application/x-www-form-urlencoded"
             event["body"] = ""
+        return event
+
+    def invoke(self, event: dict[str, Any]) -> dict[str, Any]:
         result: dict[str, Any] = self.module.lambda_handler(event, LambdaContext())
         return result
+
+    def call(self, method: str, login_token: str | None, **headers: str) -> dict[str, Any]:
+        """A bare request: a POST is not the page's form (no cookie, no field)."""
+        return self.invoke(self.request(method, login_token, **headers))
+
+    def open(self, link: str, *, cookie: str | None = None) -> LinkPage:
+        """The reader opens the link (a browser holding ``cookie``, if any): the page's cookie and field."""
+        event = self.request("GET", link)
+        if cookie:
+            event["cookies"] = [cookie]
+        return LinkPage.from_response(self.invoke(event))
+
+    def press(self, link: str, page: LinkPage | None = None, **headers: str) -> dict[str, Any]:
+        """The reader presses Continue on ``page`` (opened now if not given), as Chromium sends it."""
+        page = page or self.open(link)
+        return self.invoke(pressed(self.request("GET", link), page, **headers))
 
     def vendor_claims(self, response: dict[str, Any]) -> dict[str, Any]:
         """The vendor token in a redirect, verified with the vendor's key as the vendor would."""
@@ -177,13 +202,14 @@ def test_on_a_function_url_a_scanner_leaves_the_link_for_the_reader(url_flow: Fl
     for method in ("HEAD", "GET", "GET", "HEAD"):
         assert url_flow.call(method, link)["statusCode"] == 200
 
-    # When the reader presses the button
-    response = url_flow.call("POST", link)
+    # When the reader presses the button (twice)
+    page = url_flow.open(link)
+    response = url_flow.press(link, page)
 
     # Then they are signed in, once
     assert response["statusCode"] == 303
     assert url_flow.vendor_claims(response)
-    assert goes_to_sign_in(url_flow.call("POST", link))
+    assert goes_to_sign_in(url_flow.press(link, page))
 
 
 # --- what the reader sees ------------------------------------------------------------------------------------
@@ -194,7 +220,7 @@ def test_the_button_spends_the_link_and_signs_the_reader_in(flow: Flow, link_tab
     link = flow.link(name="Jane Doe", campaign="spring-sale")
 
     # When the reader presses Continue
-    response = flow.call("POST", link)
+    response = flow.press(link)
 
     # Then they are sent on (303, so the browser follows with GET) with a token the vendor accepts
     assert response["statusCode"] == 303
@@ -213,10 +239,11 @@ def test_the_button_spends_the_link_and_signs_the_reader_in(flow: Flow, link_tab
 def test_a_second_click_goes_through_the_platform_sign_in(flow: Flow) -> None:
     # Given a link already spent
     link = flow.link()
-    assert flow.call("POST", link)["statusCode"] == 303
+    page = flow.open(link)
+    assert flow.press(link, page)["statusCode"] == 303
 
     # When it is used again (the reader clicks twice, or a forwardee tries it)
-    again = flow.call("POST", link)
+    again = flow.press(link, page)
     reopened = flow.call("GET", link)
 
     # Then no vendor token: the normal sign-in round trip, back to this link without its token
@@ -233,20 +260,23 @@ def test_an_expired_link_goes_through_the_platform_sign_in(flow: Flow) -> None:
     link = flow.link(issued=int(time.time()) - 8 * DAY, lifetime=7 * DAY)
     for method in ("GET", "POST"):
         assert goes_to_sign_in(flow.call(method, link))
+    # Also the button of a page opened before the link expired (the check is of the link first)
+    assert goes_to_sign_in(flow.press(link, LinkPage("sso_bridge_link=AAAAAAAAAAAAAAAAAAAAAA", "x")))
 
 
 def test_a_revoked_link_no_longer_signs_anyone_in(flow: Flow) -> None:
-    # Given a link, then the address's links are withdrawn
+    # Given a link whose page is open, then the address's links are withdrawn
     link = flow.link(issued=int(time.time()) - 60)
+    page = flow.open(link)
     LinkStore(SPENT_LINKS_TABLE_NAME, LINK_REVOCATIONS_TABLE_NAME).revoke(EMAIL.upper(), now=int(time.time()))
 
     # Then neither opening nor confirming it reaches the vendor
     assert goes_to_sign_in(flow.call("GET", link))
-    assert goes_to_sign_in(flow.call("POST", link))
+    assert goes_to_sign_in(flow.press(link, page))
 
     # But a link issued after the revocation works
     later = flow.link(issued=int(time.time()) + 1)
-    assert flow.call("POST", later)["statusCode"] == 303
+    assert flow.press(later)["statusCode"] == 303
 
 
 @pytest.mark.parametrize(
@@ -291,10 +321,10 @@ def test_an_interactive_login_makes_no_link_lookups(flow: Flow, dynamodb_calls: 
 
 def test_a_link_costs_one_read_to_show_and_one_transaction_to_spend(flow: Flow, dynamodb_calls: list[str]) -> None:
     link = flow.link()
-    flow.call("GET", link)
+    page = flow.open(link)
     assert dynamodb_calls == ["BatchGetItem"]
     dynamodb_calls.clear()
-    flow.call("POST", link)
+    flow.press(link, page)
     assert dynamodb_calls[0] == "TransactWriteItems"
     assert dynamodb_calls == ["TransactWriteItems", *(["PutItem"] if flow.vendor == "happyfox" else [])]
 
@@ -302,6 +332,8 @@ def test_a_link_costs_one_read_to_show_and_one_transaction_to_spend(flow: Flow, 
 @pytest.mark.parametrize("method", ["GET", "POST"])
 def test_an_unreachable_link_table_is_a_503_with_retry_after_and_no_token(flow: Flow, method: str) -> None:
     real = BaseClient._make_api_call
+    link = flow.link()
+    page = flow.open(link)  # the reader's page, shown before the outage
 
     def unreachable(self: BaseClient, operation: str, params: Any) -> Any:
         if self.meta.service_model.service_name == "dynamodb":
@@ -309,7 +341,10 @@ def test_an_unreachable_link_table_is_a_503_with_retry_after_and_no_token(flow: 
         return real(self, operation, params)
 
     with mock.patch.object(BaseClient, "_make_api_call", unreachable):
-        response = flow.call(method, flow.link(), accept="application/json")
+        if method == "GET":
+            response = flow.call(method, link, accept="application/json")
+        else:
+            response = flow.press(link, page, accept="application/json")
     assert response["statusCode"] == 503
     assert response["headers"]["Retry-After"].isdigit()
     assert "Location" not in response["headers"]
@@ -324,8 +359,7 @@ def test_the_spend_is_logged_and_counted_per_campaign(
 ) -> None:
     logs = log_stream(flow.module)
     link = flow.link(campaign="spring-sale")
-    flow.call("GET", link)
-    flow.call("POST", link)
+    flow.press(link)
 
     lines = [json.loads(line) for line in logs.getvalue().splitlines()]
     [spend] = [line for line in lines if line.get("outcome") == "link_spent"]
@@ -340,7 +374,7 @@ def test_the_spend_is_logged_and_counted_per_campaign(
 
 
 def test_a_link_without_campaign_is_counted_under_a_dash(flow: Flow, capsys: pytest.CaptureFixture[str]) -> None:
-    flow.call("POST", flow.link())
+    flow.press(flow.link())
     metrics = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
     assert [m["campaign"] for m in metrics if "LinkSpent" in m] == ["-"]
 
@@ -350,5 +384,5 @@ def test_the_spend_record_matches_what_the_store_reports(flow: Flow) -> None:
     claims = jwt.decode(link, options={"verify_signature": False})
     store = LinkStore(SPENT_LINKS_TABLE_NAME, LINK_REVOCATIONS_TABLE_NAME)
     assert store.state(jti=claims["jti"], email=EMAIL, issued_at=claims["iat"]) is LinkState.USABLE
-    flow.call("POST", link)
+    flow.press(link)
     assert store.state(jti=claims["jti"], email=EMAIL, issued_at=claims["iat"]) is LinkState.SPENT

@@ -20,7 +20,7 @@ from botocore.exceptions import ClientError, EndpointConnectionError, ReadTimeou
 
 from sso_bridge.errors import DependencyUnavailable
 from sso_bridge.login_token import LoginIdentity
-from tests.helpers import SECRET_IDS, LambdaContext, load_event, make_login_token
+from tests.helpers import SECRET_IDS, LambdaContext, LinkPage, load_event, make_login_token, pressed
 from tests.reasons import unavailable_reasons
 
 FLOWS = {
@@ -55,10 +55,12 @@ def flow(
     return request.param, load_function(request.param)
 
 
-def sign_in(module: ModuleType, name: str, token: str, *, method: str = "GET") -> dict[str, Any]:
+def sign_in(module: ModuleType, name: str, token: str, *, page: LinkPage | None = None) -> dict[str, Any]:
+    """A GET with ``token``; with ``page``, the POST of that link's page's button."""
     event_name, query = FLOWS[name]
     event = load_event(event_name, query=f"{query}login_token={token}")
-    event["requestContext"]["http"]["method"] = method
+    if page is not None:
+        event = pressed(event, page)
     return module.lambda_handler(event, LambdaContext())  # type: ignore[no-any-return]
 
 
@@ -134,9 +136,11 @@ def test_dynamodb_faults_on_a_link_spend_are_a_503(
 ) -> None:
     name, module = flow
     raise_from(module.flow.links.client, "transact_write_items", fault, monkeypatch)
-    logs = log_stream(module)
     link = make_login_token(aud=name, use="link", jti="a-link-jti-0123456789abcdef", lifetime=3600)
-    response = sign_in(module, name, link, method="POST")
+    page = LinkPage.from_response(sign_in(module, name, link))  # the page reads; only the spend writes
+    capsys.readouterr()
+    logs = log_stream(module)
+    response = sign_in(module, name, link, page=page)
     assert_outage(response, logs.getvalue(), capsys.readouterr().out, "link_store_unavailable")
 
 

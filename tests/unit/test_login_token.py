@@ -13,7 +13,7 @@ import jwt
 import pytest
 
 from sso_bridge.errors import BadRequest, BridgeError, InputTooLarge, InvalidLoginToken, LoginRequired, WrongAudience
-from sso_bridge.login_token import TokenKind, verify_login_token
+from sso_bridge.login_token import TokenKind, check_email, email_key, verify_login_token
 from tests.helpers import LOGIN_TOKEN_KEY, make_login_token
 
 MAX_TTL = 300
@@ -313,6 +313,42 @@ def test_non_ascii_domains_are_refused(domain: str) -> None:
 )
 def test_real_addresses_still_pass(email: str) -> None:
     assert verify(make_login_token(email=email)).email == email
+
+
+# Local parts NFKC would change: compatibility look-alikes and accents left uncomposed. The Kelvin sign is the
+# dangerous one, as str.lower() folds it into k; each would be mistaken for (or keyed as) the address it imitates.
+LOOK_ALIKES = {
+    "Kelvin sign": "\u212aate",
+    "fullwidth k": "\uff4bate",
+    "long s": "\u017fam",
+    "Angstrom sign": "\u212bsa",
+    "ligature fi": "\ufb01ona",
+    "superscript two": "jane\u00b2",
+    "decomposed umlaut": "ka\u0308te",
+}
+
+
+@pytest.mark.parametrize("local", LOOK_ALIKES.values(), ids=LOOK_ALIKES.keys())
+def test_look_alike_local_parts_are_refused(local: str) -> None:
+    with pytest.raises(BadRequest) as refused:
+        verify(make_login_token(email=f"{local}@example.com"))
+    assert refused.value.reason == "email_invalid"
+    with pytest.raises(BadRequest):
+        check_email(f"{local}@example.com")
+
+
+@pytest.mark.parametrize(
+    ("email", "key"),
+    [
+        ("Jane.Doe@Example.COM", "jane.doe@example.com"),
+        ("\u00c4nne@example.com", "\u00e4nne@example.com"),  # capitalisation, in any script
+        ("\u0130sa@example.com", "i\u0307sa@example.com"),  # Unicode's own lower case of the dotted capital I
+        ("\u212aate@example.com", "\u212aate@example.com"),  # a look-alike keeps its own key, never kate@'s
+        ("\uff4bATE@example.com", "\uff4bATE@example.com"),
+    ],
+)
+def test_an_address_key_folds_capitalisation_and_never_a_look_alike(email: str, key: str) -> None:
+    assert email_key(email) == key
 
 
 def test_names_in_any_script_still_pass() -> None:

@@ -49,8 +49,10 @@ from tests.helpers import (
     SPENT_LINKS_TABLE_NAME,
     VENDOR_KEYS,
     LambdaContext,
+    LinkPage,
     load_event,
     make_login_token,
+    pressed,
 )
 
 DAY = 86400
@@ -308,7 +310,9 @@ class Run:
         accept: str | None = None,
         url: bool = False,
         path: str | None = None,
+        page: LinkPage | None = None,
     ) -> dict[str, Any]:
+        """``page``: the POST of that link's page's button (its cookie and field, as a browser sends them)."""
         base = self.route.query if query is None else query
         parts = [base, extra, f"login_token={token}" if token is not None else ""]
         raw_query = "&".join(part for part in parts if part)
@@ -322,6 +326,10 @@ class Run:
         if method == "POST":
             event["headers"]["content-type"] = "application/x-www-form-urlencoded"
             event["body"] = ""
+        if page is not None:
+            event = pressed(event, page)
+            self.secret(scenario, "link page cookie", page.cookie.partition("=")[2])
+            self.secret(scenario, "link page field", page.field)
         if token:
             self.token(scenario, "login token", token)
         if raw_query:
@@ -389,20 +397,23 @@ def run_every_scenario(run: Run, monkeypatch: pytest.MonkeyPatch) -> None:
 
     # Email links: shown (GET, HEAD), spent (POST), spent again, revoked, expired, on the function URL.
     link = run.link(campaign="spring-sale")
-    run.call("link GET", link, expect=200)
+    page = LinkPage.from_response(run.call("link GET", link, expect=200))
     run.call("link HEAD", link, expect=200, method="HEAD")
-    assert run.vendor_token(run.call("link POST", link, expect=303, method="POST"))
-    assert goes_to_sign_in(run.call("link re-used (POST)", link, expect=303, method="POST"))
+    run.call("link POST from another site's form", link, expect=403, method="POST")
+    run.call("link POST from another site, JSON", link, expect=403, method="POST", accept="application/json")
+    assert run.vendor_token(run.call("link POST", link, expect=303, page=page))
+    assert goes_to_sign_in(run.call("link re-used (POST)", link, expect=303, page=page))
     assert goes_to_sign_in(run.call("link re-used (GET)", link, expect=302))
     revoked = run.link(REVOKED_EMAIL, issued=now - 60)
+    revoked_page = LinkPage.from_response(run.call("revoked link's page, shown before", revoked, expect=200))
     LinkStore(SPENT_LINKS_TABLE_NAME, LINK_REVOCATIONS_TABLE_NAME).revoke(REVOKED_EMAIL, now=now)
     assert goes_to_sign_in(run.call("revoked link (GET)", revoked, expect=302))
-    assert goes_to_sign_in(run.call("revoked link (POST)", revoked, expect=303, method="POST"))
+    assert goes_to_sign_in(run.call("revoked link (POST)", revoked, expect=303, page=revoked_page))
     assert goes_to_sign_in(run.call("expired link", run.link(issued=now - 8 * DAY), expect=302))
     url_link = run.link()
     if run.route.path is None:
-        run.call("link GET on the function URL", url_link, expect=200, url=True)
-        run.call("link POST on the function URL", url_link, expect=303, method="POST", url=True)
+        url_page = LinkPage.from_response(run.call("link GET on the function URL", url_link, expect=200, url=True))
+        run.call("link POST on the function URL", url_link, expect=303, url=True, page=url_page)
 
     # The sign-in round trip: no token, an expired one.
     assert goes_to_sign_in(run.call("no login token", expect=302))

@@ -21,7 +21,11 @@ from tests.helpers import ROOT
 # Variables that carry user data, and the make-level ones that select things: none may leak in from outside.
 USER_VARS = ("EMAIL", "NAME", "JTI", "AUD", "PROVIDER", "TTL", "REDIRECT_TO", "CAMPAIGN", "IN", "OUT", "VIA")
 SWITCHES = ("LOCAL", "JSON", "EMERGENCY", "SHOW_KEY", "GUIDED")
-CLEARED = frozenset((*USER_VARS, *SWITCHES, "STACK_NAME", "VENDORS", "MAKEFLAGS", "MAKELEVEL", "MFLAGS", "FAKE_STATUS"))
+# The pages' brand, which `make run` hands to the stack as it does VENDORS.
+BRAND_VARS = ("BRAND_NAME", "BRAND_LOGO_URL", "BRAND_COLOR", "SUPPORT_URL", "PLATFORM_HOME_URL")
+CLEARED = frozenset(
+    (*USER_VARS, *SWITCHES, *BRAND_VARS, "STACK_NAME", "VENDORS", "MAKEFLAGS", "MAKELEVEL", "MFLAGS", "FAKE_STATUS")
+)
 # target -> (the program's module, variable -> the option that carries it)
 TARGETS = {
     "link": (
@@ -165,7 +169,14 @@ def test_a_newline_stops_make_before_anything_runs(tmp_path: Path, target: str, 
 
 def test_link_passes_only_what_was_given(tmp_path: Path) -> None:
     argv = argv_of(make(tmp_path, "link", {"PROVIDER": "clickfunnels", "EMAIL": "jane@example.com"}))
-    assert argv == ["-m", "ops.link", "--provider=clickfunnels", "--email=jane@example.com", "--stack-name=sso-bridge"]
+    assert argv == [
+        "-m",
+        "ops.link",
+        "--make=link",  # messages name make's variables (EMAIL, not --email)
+        "--provider=clickfunnels",
+        "--email=jane@example.com",
+        "--stack-name=sso-bridge",
+    ]
 
 
 @pytest.mark.parametrize("target", ["link", "links"])
@@ -180,6 +191,7 @@ def test_links_with_local_uses_the_local_stack_and_no_stack_name(tmp_path: Path)
     assert argv == [
         "-m",
         "ops.link",
+        "--make=links",
         "--provider=kustomer",
         "--in=contacts.csv",
         "--out=links.csv",
@@ -288,7 +300,8 @@ def make_run(tmp_path: Path, variables: dict[str, str], *, env: dict[str, str] |
         script.write_text(
             f"#!{sys.executable}\n"
             "import json, os, sys\n"
-            "print(json.dumps({'argv': sys.argv[1:], 'VENDORS': os.environ.get('VENDORS')}))\n"
+            f"names = ('VENDORS', *{BRAND_VARS!r})\n"
+            "print(json.dumps({'argv': sys.argv[1:], **{name: os.environ.get(name) for name in names}}))\n"
         )
         script.chmod(0o755)
     clean = {name: value for name, value in os.environ.items() if name not in CLEARED}
@@ -319,6 +332,20 @@ def test_run_passes_vendors_only_when_given(tmp_path: Path) -> None:
     assert make_run(tmp_path, {"VENDORS": ""})["VENDORS"] == ""  # the stack refuses it, naming the vendors
 
 
+@pytest.mark.parametrize("variable", BRAND_VARS)
+@pytest.mark.parametrize("hostile", list(HOSTILE.values()), ids=list(HOSTILE))
+def test_run_hands_the_brand_to_the_stack_verbatim_and_runs_nothing(
+    tmp_path: Path, variable: str, hostile: str
+) -> None:
+    # A company's name may hold make or shell syntax: the stack checks it (settings.Brand), make must not run it
+    sentinel = tmp_path / "injected"
+    value = hostile.format(sentinel=sentinel)
+    assert make_run(tmp_path, {variable: value})[variable] == value
+    assert make_run(tmp_path, {}, env={variable: value})[variable] == value
+    assert make_run(tmp_path, {})[variable] is None  # unset: unbranded
+    assert not sentinel.exists()
+
+
 def test_run_stops_on_a_newline_in_vendors(tmp_path: Path) -> None:
     sentinel = tmp_path / "injected"
     argv = ["make", "-s", "--no-print-directory", "-C", str(ROOT), f"BIN={tmp_path}", *RUN_SET_UP]
@@ -328,3 +355,118 @@ def test_run_stops_on_a_newline_in_vendors(tmp_path: Path) -> None:
     assert result.returncode != 0
     assert "VENDORS must be one line" in result.stderr
     assert not sentinel.exists()
+
+
+# `make link` and `make links` for real (this venv's ops.link), with no AWS credentials and no local stack: what the
+# operator reads names the variables they typed (EMAIL, OUT), never ops.link's options (--email, --out).
+
+
+def make_for_real(
+    tmp_path: Path, target: str, variables: dict[str, str], *, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    home = tmp_path / "home"
+    home.mkdir(exist_ok=True)
+    clean = {name: os.environ[name] for name in ("PATH", "LANG", "LC_ALL") if name in os.environ}
+    clean |= {
+        "HOME": str(home),  # no ~/.aws
+        "AWS_CONFIG_FILE": str(home / "no-config"),
+        "AWS_SHARED_CREDENTIALS_FILE": str(home / "no-credentials"),
+        "AWS_EC2_METADATA_DISABLED": "true",
+        "AWS_REGION": "eu-west-1",
+        "LOCAL_STACK_FILE": str(tmp_path / "no-stack.json"),
+    }
+    argv = ["make", "-s", "--no-print-directory", "-C", str(ROOT), "-o", ".venv/.installed"]
+    argv += [f"BIN={Path(sys.executable).parent}", target, *(f"{name}={value}" for name, value in variables.items())]
+    return subprocess.run(argv, cwd=tmp_path, env={**clean, **(env or {})}, capture_output=True, text=True, timeout=60)
+
+
+def first_error(result: subprocess.CompletedProcess[str]) -> str:
+    """The program's one line (make adds its own "Error 2" line after it)."""
+    assert result.returncode != 0
+    assert result.stdout == ""
+    line = result.stderr.splitlines()[0]
+    assert "--" not in line  # no option name: the operator typed none
+    return line
+
+
+JANE = {"PROVIDER": "clickfunnels", "EMAIL": "jane@example.com"}
+FORMULA = "must not start with =, +, -, @, tab or CR, after any leading blanks either (a spreadsheet would run it)"
+MESSAGES = [
+    ("links", {"PROVIDER": "kustomer", "IN": "{tmp}/contacts.csv"}, "OUT is required: the file to write"),
+    (
+        "links",
+        {"PROVIDER": "kustomer"},
+        "IN and OUT are required: the contacts export to read, and the file to write",
+    ),
+    (
+        "links",
+        {"PROVIDER": "kustomer", "IN": "{tmp}/contacts.csv", "OUT": "{tmp}/contacts.csv"},
+        "OUT must not be IN: the contacts file would be replaced",
+    ),
+    (
+        "links",
+        {"PROVIDER": "kustomer", "IN": "{tmp}/none.csv", "OUT": "{tmp}/o.csv"},
+        "IN={tmp}/none.csv: no such file",
+    ),
+    (
+        "links",
+        {"PROVIDER": "kustomer", "IN": "{tmp}/contacts.csv", "OUT": "{tmp}"},
+        "OUT={tmp} is a directory: name the file to write",
+    ),
+    ("link", {"PROVIDER": "clickfunnels"}, "EMAIL is required: the recipient's address"),
+    (
+        "link",
+        {"EMAIL": "jane@example.com"},
+        "PROVIDER is required: the vendor portal, one of clickfunnels, kustomer, happyfox",
+    ),
+    ("link", {**JANE, "EMAIL": "jane"}, "EMAIL is not an address the bridge accepts (email_invalid)"),
+    ("link", {**JANE, "EMAIL": "\u00a0=1+1@example.com"}, f"EMAIL {FORMULA}"),
+    ("link", {**JANE, "NAME": "\u3000@SUM(A1)"}, f"NAME {FORMULA}"),
+    ("link", {**JANE, "TTL": "1w"}, "TTL='1w': use 7d, 36h, 90m, 3600s or plain seconds"),
+    ("link", {**JANE, "TTL": "31d"}, "TTL=31d is over 30d, the longest any link may live"),
+    ("link", {**JANE, "VIA": "cdn"}, "VIA='cdn': url (the function URL, default) or api (the HTTP API)"),
+    ("link", {**JANE, "CAMPAIGN": "spring sale!"}, "CAMPAIGN: letters, digits and ._:/+- only, at most 64"),
+    ("link", {**JANE, "REDIRECT_TO": "http://a.example/"}, "REDIRECT_TO: not a plain https URL the bridge accepts"),
+    ("link", {**JANE, "STACK_NAME": "my stack"}, "STACK_NAME: a stack name is letters, digits and -, starting with"),
+]
+
+
+@pytest.mark.parametrize(("target", "variables", "says"), MESSAGES)
+def test_link_errors_name_the_make_variables_typed(
+    tmp_path: Path, target: str, variables: dict[str, str], says: str
+) -> None:
+    (tmp_path / "contacts.csv").write_text("email\njane@example.com\n")
+    result = make_for_real(tmp_path, target, {name: value.format(tmp=tmp_path) for name, value in variables.items()})
+    assert first_error(result).startswith(f"make {target}: error: {says.format(tmp=tmp_path)}")
+    assert result.stderr.count("error:") == 1  # one line from the program
+
+
+def test_make_link_without_local_1_says_so_while_make_run_is_running(tmp_path: Path) -> None:
+    # Given `make run` running here (its state file names a live process: this one) and no AWS credentials
+    from local.state import write_state
+    from tests.unit.test_target import local_state
+
+    state = tmp_path / "local-stack.json"
+    write_state(local_state(pid=os.getpid()), state)
+
+    # When the operator forgets LOCAL=1
+    result = make_for_real(tmp_path, "link", JANE, env={"LOCAL_STACK_FILE": str(state)})
+
+    # Then the one line says what failed, and that LOCAL=1 would use the running stack
+    line = first_error(result)
+    assert line.startswith("make link: error: no AWS credentials")
+    assert line.endswith("`make run` is running here: add LOCAL=1 to use it")
+
+
+def test_no_local_1_hint_without_a_running_local_stack(tmp_path: Path) -> None:
+    from local.state import write_state
+    from tests.unit.test_target import local_state
+
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    state = tmp_path / "local-stack.json"
+    write_state(local_state(pid=gone.pid), state)  # a stack killed without cleaning up
+    for env in ({}, {"LOCAL_STACK_FILE": str(state)}):
+        line = first_error(make_for_real(tmp_path, "link", JANE, env=env))
+        assert line.startswith("make link: error: no AWS credentials")
+        assert "running here" not in line

@@ -11,7 +11,7 @@ import jwt
 import pytest
 
 from sso_bridge.errors import InputTooLarge, OidcRefused
-from sso_bridge.oidc_state import MAX_RETURN_URL_LENGTH, STATE_TTL, StateSigner, cookie_name
+from sso_bridge.oidc_state import MAX_COOKIE_BYTES, MAX_RETURN_URL_LENGTH, STATE_TTL, StateSigner, cookie_name
 from tests.helpers import LOGIN_TOKEN_KEY
 
 RETURN_TO = "https://api.example.com/kustomer/login?trackingToken=abc&kustomerRedirectUri=https%3A%2F%2Fx%2F%3Fa%3D1"
@@ -124,3 +124,52 @@ def test_the_longest_return_url_still_fits_in_a_browser_cookie() -> None:
     )
     name_and_value = signer.cookie(state, now=int(time.time())).split(";", 1)[0]
     assert len(name_and_value.encode()) <= 4096
+
+
+def _set_cookie_size(signer: StateSigner, return_to: str, issuer: str) -> tuple[int, str]:
+    """The bytes of the Set-Cookie a sign-in would send and "sent", or the size a refusal reports and its reason."""
+    now = int(time.time())
+    state = signer.new(
+        audience="clickfunnels",
+        return_to=return_to,
+        redirect_uri="https://a.example.com/oidc/callback",
+        issuer=issuer,
+        now=now,
+    )
+    try:
+        return len(signer.cookie(state, now=now).encode()), "sent"
+    except InputTooLarge as refused:
+        return int(refused.detail.removesuffix(" bytes")), refused.reason
+
+
+def test_a_set_cookie_of_4096_bytes_is_sent_and_a_bigger_one_refused() -> None:
+    """The whole Set-Cookie line (name, value, attributes) is measured against 4,096 bytes, to the byte. A backslash
+    adds two bytes of JSON and the issuer one per character, so the sizes near the edge come up (all but those
+    unpadded base64 cannot make: 4,097 is one of them here)."""
+    signer = StateSigner(LOGIN_TOKEN_KEY)
+    outcomes = {
+        _set_cookie_size(
+            signer, "https://a.example.com/?q=" + "\\" * backslashes, "https://login.example.com" + "x" * k
+        )
+        for backslashes in range(1330, 1420)
+        for k in range(3)
+    }
+    assert (MAX_COOKIE_BYTES, "sent") in outcomes
+    assert max(size for size, outcome in outcomes if outcome == "sent") == MAX_COOKIE_BYTES
+    refused = {size for size, outcome in outcomes if outcome == "oidc_state_cookie_too_large"}
+    assert min(refused) <= MAX_COOKIE_BYTES + 2  # the next size base64 can make is refused
+    assert {outcome for _, outcome in outcomes} == {"sent", "oidc_state_cookie_too_large"}
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        pytest.param("\ud800", id="lone-surrogate"),
+        pytest.param("e\u0301.e.e", id="non-ascii"),
+        pytest.param("A" * (MAX_COOKIE_BYTES + 1), id="bigger-than-any-cookie-of-ours"),
+    ],
+)
+def test_a_cookie_value_that_cannot_be_ours_is_refused_before_decoding(value: str) -> None:
+    with pytest.raises(OidcRefused) as refused:
+        StateSigner(LOGIN_TOKEN_KEY).verify(value)
+    assert (refused.value.reason, refused.value.detail) == ("oidc_state_invalid", "not a state cookie")

@@ -322,6 +322,9 @@ def test_the_check_notices_a_reference_to_a_switched_off_resource() -> None:
         ("BrandColor", "#0a7cff;background:url(x)", False),
         ("SupportUrl", "https://help.acme.test/contact", True),
         ("SupportUrl", "https://user@help.acme.test", False),
+        ("SupportUrl", "https://help.acme.test/a;b", False),
+        ("PlatformHomeUrl", "https://app.acme.test/", True),
+        ("PlatformHomeUrl", "https://app.acme.test\\evil", False),
     ],
 )
 def test_the_brand_parameters_take_only_safe_values(parameter: str, value: str, accepted: bool) -> None:
@@ -335,6 +338,7 @@ def test_the_brand_reaches_every_function() -> None:
         "BrandLogoUrl": "https://cdn.acme.test/logo.svg",
         "BrandColor": "#0a7cff",
         "SupportUrl": "https://help.acme.test",
+        "PlatformHomeUrl": "https://app.acme.test/",
     }
     _, resolved = deployed(**brand)
     for function in FUNCTIONS:
@@ -343,3 +347,4 @@ def test_the_brand_reaches_every_function() -> None:
         assert variables["BRAND_LOGO_URL"] == brand["BrandLogoUrl"]
         assert variables["BRAND_COLOR"] == brand["BrandColor"]
         assert variables["SUPPORT_URL"] == brand["SupportUrl"]
+        assert variables["PLATFORM_HOME_URL"] == brand["PlatformHomeUrl"]

@@ -4,9 +4,15 @@ Every error a request can meet is a ``BridgeError`` with an HTTP status, a stabl
 clients), a finer ``reason`` (logged, counted, returned in JSON beside the code) and a fixed human message:
 pages never show ``str(exc)``, so nothing an attacker sends is echoed back. Configuration faults stand
 apart: they are the operator's to fix and stop a function at cold start.
+
+Titles and messages are English msgids, marked with ``N_`` for ``pybabel extract`` and shown in the reader's
+language (``sso_bridge.pages``): a new one needs a translation in every catalog (``make messages``), or
+``tests/unit/test_catalogs.py`` fails.
 """
 
 from __future__ import annotations
+
+from .i18n import N_
 
 __all__ = [
     "BadRequest",
@@ -16,6 +22,7 @@ __all__ = [
     "InputTooLarge",
     "InvalidIdToken",
     "InvalidLoginToken",
+    "LinkPostRefused",
     "LoginRequired",
     "MalformedLoginToken",
     "NotFound",
@@ -37,11 +44,13 @@ class BridgeError(Exception):
     status: int = 400
     code: str = "bad_request"
     reason: str = "bad_request"
-    title: str = "This link cannot be used"
-    message: str = "The request was not understood. Please go back and try the link again."
+    title: str = N_("This link cannot be used")
+    message: str = N_("This link is incomplete or damaged. Please sign in again.")
 
     # Where "Try again" leads, when the bridge knows a safe place (its own sign-in URL); shown as a link.
     retry_url: str | None = None
+    # The link's label (a msgid); the flow says "Sign in again" when the link is the sign-in it chose.
+    retry_label: str = N_("Try again")
 
     def __init__(self, reason: str | None = None, *, detail: str = "") -> None:
         # ``detail`` is for logs only; it never reaches the page.
@@ -58,8 +67,8 @@ class BadRequest(BridgeError):
 class InputTooLarge(BridgeError):
     status = 414
     code = reason = "too_large"
-    title = "This link is too long"
-    message = "Part of this link is longer than we accept. Please ask for a new link."
+    title = N_("This link is too long")
+    message = N_("Part of this link is longer than we accept. Please sign in again, or ask for a new link.")
 
 
 class LoginRequired(BridgeError):
@@ -67,21 +76,24 @@ class LoginRequired(BridgeError):
 
     status = 401
     code = reason = "login_required"
-    title = "Please sign in"
-    message = "Your sign-in has expired. Please sign in again."
+    title = N_("Please sign in")
+    message = N_("Your sign-in has expired. Please sign in again.")
+
+    # A link's destination (its signed ``redirect_to``): the sign-in round trip brings the reader back to it.
+    deep_link: str | None = None
 
 
 class InvalidLoginToken(BridgeError):
     status = 401
     code = reason = "invalid_login_token"
-    title = "We could not sign you in"
-    message = "This sign-in link is not valid. Please sign in again from the start."
+    title = N_("We could not sign you in")
+    message = N_("This sign-in link is not valid. Please sign in again.")
 
 
 class WrongAudience(InvalidLoginToken):
     status = 403
     code = reason = "wrong_audience"
-    message = "This sign-in link was made for another service. Please sign in again from the start."
+    message = N_("This sign-in link was made for another service. Please sign in again.")
 
 
 class MalformedLoginToken(BadRequest):
@@ -89,28 +101,40 @@ class MalformedLoginToken(BadRequest):
 
     code = reason = "invalid_login_token"
     title = InvalidLoginToken.title
-    message = "This sign-in link is damaged or incomplete. Please sign in again from the start."
+    message = N_("This sign-in link is damaged or incomplete. Please sign in again.")
+
+
+class LinkPostRefused(BridgeError):
+    """An email link's POST that its own page in this browser did not send (another site's form: login CSRF)."""
+
+    status = 403
+    code = reason = "link_post_refused"
+    title = N_("Nothing happened")
+    message = N_(
+        "This link was not used: the request did not come from its own page in this browser, or the page was "
+        "open too long. To sign in, open the link again and press Continue."
+    )
 
 
 class RedirectNotAllowed(BridgeError):
     status = 400
     code = reason = "redirect_not_allowed"
-    title = "This destination is not allowed"
-    message = "The page this link points to is not on the list of allowed destinations."
+    title = N_("This destination is not allowed")
+    message = N_("The page this link points to is not on the list of allowed destinations.")
 
 
 class NotFound(BridgeError):
     status = 404
     code = reason = "not_found"
-    title = "Page not found"
-    message = "There is nothing at this address."
+    title = N_("Page not found")
+    message = N_("There is nothing at this address.")
 
 
 class DependencyUnavailable(BridgeError):
     status = 503
     code = reason = "dependency_unavailable"
-    title = "Temporarily unavailable"
-    message = "Sign-in is temporarily unavailable. Please try again in a minute."
+    title = N_("Temporarily unavailable")
+    message = N_("Sign-in is temporarily unavailable. Please try again in a minute.")
 
 
 class OidcRefused(BridgeError):
@@ -118,8 +142,8 @@ class OidcRefused(BridgeError):
 
     status = 400
     code = reason = "oidc_refused"
-    title = "We could not sign you in"
-    message = "Signing in with your company account did not complete. Please try again."
+    title = N_("We could not sign you in")
+    message = N_("Signing in with your company account did not complete. Please try again.")
 
 
 class InvalidIdToken(OidcRefused):
@@ -134,8 +158,8 @@ class UnverifiedIdentity(OidcRefused):
 
     status = 403
     code = reason = "oidc_email_unverified"
-    title = "This account cannot be used here"
-    message = (
+    title = N_("This account cannot be used here")
+    message = N_(
         "Your company account has no verified email address we can use for this portal. "
         "Please try again with another account, or ask your administrator."
     )

@@ -8,20 +8,31 @@ one metric over every outage reason.
 Email links are handled here too, so no vendor can forget a step. A safe method (GET, HEAD) never spends a
 link and never mints a vendor token for one: mail scanners fetch every link before the reader does. GET and
 HEAD answer a confirmation page; only its POST spends the link, once, and then the flow mints as usual. A
-HEAD with an interactive token gets the same page's status and no token either.
+HEAD with an interactive token gets the same page's status and no token either. The POST must come from that
+page in the same browser (``sso_bridge.link_form``): another site's form spends nothing.
+
+A link that can no longer sign anyone in (spent, expired, revoked) sends its reader through sign-in and back; a
+vendor that takes a deep link (``deep_link_param``) gets the link's signed ``redirect_to`` back as that query
+parameter, checked against its allow-list before the reader leaves.
 """
 
 from __future__ import annotations
 
+import re
 import time
+from collections.abc import Collection
 
-from .errors import BridgeError, LoginRequired, NotFound
+from .errors import BridgeError, InvalidLoginToken, LinkPostRefused, LoginRequired, MalformedLoginToken, NotFound
 from .http import App, NoRoute, Response
+from .i18n import N_
+from .link_form import bind, check_post
 from .link_store import LinkSpend, LinkState, LinkStore
 from .login_token import MAX_TOKEN_LENGTH, LoginIdentity, verify_login_token
 from .observability import Logger, Metrics
 from .oidc import CALLBACK_PATH, OidcSignIn
-from .request import Query, login_redirect_url, request_url
+from .pages import PageContext
+from .redirects import allowed_url
+from .request import Query, login_redirect_url, public_origin, request_url
 from .responses import confirmation_page, error_response, page_response, redirect_response, wants_json
 from .secrets import KeyCache
 from .settings import CommonSettings
@@ -30,6 +41,8 @@ __all__ = ["SIGN_IN_METHODS", "ConfirmationRequired", "SignIn", "new_app"]
 
 # Every sign-in route answers these: GET and HEAD for people and scanners, POST for a link's button.
 SIGN_IN_METHODS = ["GET", "HEAD", "POST"]
+# A "Sign in again" URL made from the request is linked only when it is plain (printable ASCII, not huge).
+_PLAIN_URL = re.compile(r"[\x21-\x7e]{1,4096}", re.ASCII)
 _NO_CAMPAIGN = "-"
 _REFUSED_LINK = {LinkState.SPENT: "link_spent", LinkState.REVOKED: "link_revoked"}
 
@@ -61,12 +74,18 @@ class SignIn:
         metrics: Metrics,
         links: LinkStore | None = None,
         keys: KeyCache | None = None,
+        deep_link_param: str | None = None,
+        deep_link_hosts: Collection[str] = (),
     ) -> None:
+        """``deep_link_param``: the query parameter the vendor's route takes a destination from (ClickFunnels'
+        ``redirect_to``), checked against ``deep_link_hosts``."""
         self.app = app
         self.settings = settings
         self.audience = audience
         self.logger = logger
         self.metrics = metrics
+        self.deep_link_param = deep_link_param
+        self.deep_link_hosts = frozenset(deep_link_hosts)
         # No AWS call here: the store makes its client on the first link it sees.
         self.links = links or LinkStore(settings.spent_links_table, settings.link_revocations_table)
         self.keys = keys or KeyCache(
@@ -117,8 +136,10 @@ class SignIn:
         method = self.method
         if user.is_link:
             if method != "POST":
-                self._refuse_if_used(self.links.state(jti=str(user.jti), email=user.email, issued_at=user.issued_at))
+                state = self.links.state(jti=str(user.jti), email=user.email, issued_at=user.issued_at)
+                self._refuse_if_used(state, user)
                 raise ConfirmationRequired(user)
+            self._check_button(user)
             self._spend(user)
         elif method == "HEAD":
             raise ConfirmationRequired(user)
@@ -139,14 +160,68 @@ class SignIn:
         """The vendor's signing key (cached); an outage is a 503, never a token."""
         return self.keys.vendor_key(secret_id)
 
+    def page_context(self) -> PageContext:
+        """The reader's language (``Accept-Language``) and the company's brand, for a page answering this request."""
+        return PageContext.for_request(
+            self.app.current_event.headers.get("accept-language"),
+            brand=self.settings.brand,
+            home_url=self.settings.home_url,
+        )
+
+    def _sign_in_again(self, exc: BridgeError) -> None:
+        """A refusal's way forward when it names none: signing in afresh, then back to this route.
+
+        Through the platform's sign-in with the route as ``return_to``, or with OpenID the route itself, which starts
+        it. The query comes along when only the login token was wrong; otherwise the route alone (the query may be
+        what was refused). Not for a 404 (the platform's home is offered) nor the OpenID callback (``oidc.callback``
+        names its own), nor an outage.
+        """
+        event = self.app.current_event
+        if exc.retry_url is not None or exc.status >= 500 or isinstance(exc, NotFound) or event.path == CALLBACK_PATH:
+            return
+        public_host = self.settings.public_host
+        route = f"{public_origin(event, public_host)}{event.raw_path or '/'}"
+        token_only = isinstance(exc, InvalidLoginToken | MalformedLoginToken)
+        candidates = [request_url(event, public_host=public_host), route] if token_only else [route]
+        return_to = next((url for url in candidates if _PLAIN_URL.fullmatch(url)), None)
+        if return_to is None:
+            return  # a hostile path: no link rather than a strange one
+        if self.oidc is None and self.settings.platform_login_url is not None:
+            return_to = login_redirect_url(self.settings.platform_login_url, return_to)
+        exc.retry_url = return_to
+        exc.retry_label = N_("Sign in again")
+
     def _oidc_callback(self) -> Response:
         assert self.oidc is not None
         return self.oidc.callback(self.app.current_event)
 
-    def _refuse_if_used(self, state: LinkState) -> None:
+    def _refuse_if_used(self, state: LinkState, user: LoginIdentity) -> None:
         # Spent, or withdrawn: the normal sign-in round trip, so the owner still gets in and a forwardee does not.
         if state is not LinkState.USABLE:
-            raise LoginRequired(_REFUSED_LINK[state])
+            refused = LoginRequired(_REFUSED_LINK[state])
+            refused.deep_link = user.redirect_to
+            raise refused
+
+    def _check_button(self, user: LoginIdentity) -> None:
+        """The POST came from the link's page in this browser, or nothing is spent (login CSRF)."""
+        event = self.app.current_event
+        try:
+            check_post(
+                event,
+                jti=str(user.jti),
+                login_keys=self.keys.login_token_keys(self.settings.login_token_secret_id),
+                public_host=self.settings.public_host,
+            )
+        except LinkPostRefused as exc:
+            # The way forward: the link itself, opened again (a GET shows the page, with the cookie).
+            exc.retry_url = request_url(event, public_host=self.settings.public_host, without=())
+            raise
+
+    def _return_parameters(self, exc: LoginRequired) -> dict[str, str] | None:
+        """The link's destination for the return URL, when the vendor takes one; refused now if not allowed."""
+        if self.deep_link_param is None or not exc.deep_link:
+            return None
+        return {self.deep_link_param: allowed_url(exc.deep_link, self.deep_link_hosts)}
 
     def _spend(self, user: LoginIdentity) -> None:
         event = self.app.current_event
@@ -163,7 +238,7 @@ class SignIn:
             source_ip=http.get("sourceIp") or "",
             user_agent=http.get("userAgent") or event.headers.get("user-agent") or "",
         )
-        self._refuse_if_used(self.links.spend(spend))
+        self._refuse_if_used(self.links.spend(spend), user)
         campaign = user.campaign or _NO_CAMPAIGN
         self.logger.info("link spent", extra={"outcome": "link_spent", "link_jti": user.jti, "campaign": campaign})
         self.metrics.count("LinkSpent", campaign=campaign)
@@ -180,12 +255,13 @@ class SignIn:
 
         def _login_required(exc: LoginRequired) -> Response:
             status = 303 if self.method == "POST" else 302
+            add = self._return_parameters(exc)
             if self.oidc is not None:
                 # Made before the line below is logged: if the provider is down, its 503 is the one line.
-                response = self.oidc.start(app.current_event, audience=self.audience, status=status)
+                response = self.oidc.start(app.current_event, audience=self.audience, status=status, add=add)
             else:
                 assert self.settings.platform_login_url is not None  # settings require one of the two
-                return_to = request_url(app.current_event, public_host=self.settings.public_host)
+                return_to = request_url(app.current_event, public_host=self.settings.public_host, add=add)
                 location = login_redirect_url(self.settings.platform_login_url, return_to)
                 response = redirect_response(location, status=status)
             destination = "oidc" if self.oidc is not None else "platform"
@@ -203,7 +279,20 @@ class SignIn:
                 metrics.count("LinkOpened", campaign=campaign)
             else:
                 logger.info("head answered without a token", extra={"outcome": "head", "login_jti": user.jti})
-            page = confirmation_page(portal_name=self.settings.portal_name, email=user.email, request_id=request_id())
+            binding = None
+            if user.is_link:
+                # The button's binding to this browser: the cookie, and the hidden field the form sends back.
+                login_key = next(iter(self.keys.login_token_keys(self.settings.login_token_secret_id)))
+                binding = bind(app.current_event, jti=str(user.jti), login_key=login_key)
+            page = confirmation_page(
+                portal_name=self.settings.portal_name,
+                email=user.email,
+                request_id=request_id(),
+                form_field=binding.field if binding else None,
+                context=self.page_context(),
+            )
+            if binding is not None:
+                page.cookies.append(binding.cookie)
             if self.method == "HEAD":
                 page.body = ""
             return page
@@ -214,17 +303,24 @@ class SignIn:
             metrics.count("Refused", reason=exc.reason)
             if exc.status == 503:  # Metrics Insights has no OR: outages get a metric of their own
                 metrics.count("Unavailable", reason=exc.reason)
-            return error_response(exc, request_id=request_id(), as_json=as_json())
+            self._sign_in_again(exc)
+            return error_response(exc, request_id=request_id(), as_json=as_json(), context=self.page_context())
 
         def _not_found(exc: NoRoute) -> Response:
             logger.info("no such route", extra={"outcome": "not_found", "path": app.current_event.raw_path[:200]})
-            return error_response(NotFound(), request_id=request_id(), as_json=as_json())
+            return error_response(NotFound(), request_id=request_id(), as_json=as_json(), context=self.page_context())
 
         def _unexpected(exc: Exception) -> Response:
             # A bug, not bad input: keep the trace in the logs and show the user a reference only.
             logger.exception("unexpected error", extra={"outcome": "error"})
             metrics.count("Refused", reason="internal_error")
-            return page_response(500, "Something went wrong", "Please try again in a minute.", request_id=request_id())
+            return page_response(
+                500,
+                N_("Something went wrong"),
+                N_("Please try again in a minute."),
+                request_id=request_id(),
+                context=self.page_context(),
+            )
 
         # Registered by call, not decorator: Powertools' decorators are untyped.
         app.exception_handler(LoginRequired)(_login_required)

@@ -82,13 +82,16 @@ class _RequestContext:
 class Event:
     """The parts of a payload v2 event the bridge reads; header names lower-case, as API Gateway sends them."""
 
-    __slots__ = ("cookies", "headers", "raw_path", "raw_query_string", "request_context")
+    __slots__ = ("body", "body_base64", "cookies", "headers", "raw_path", "raw_query_string", "request_context")
 
     def __init__(self, raw: Mapping[str, Any]) -> None:
         context = raw.get("requestContext")
         self.request_context = _RequestContext(context if isinstance(context, Mapping) else {})
         self.raw_path = _text(raw.get("rawPath"))
         self.raw_query_string = _text(raw.get("rawQueryString"))
+        # As sent; decoded only by whoever reads a form (an email link's POST), with its own length cap.
+        self.body = _text(raw.get("body"))
+        self.body_base64 = raw.get("isBase64Encoded") is True
         headers = raw.get("headers")
         items = headers.items() if isinstance(headers, Mapping) else ()
         self.headers: dict[str, str] = {

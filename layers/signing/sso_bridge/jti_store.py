@@ -23,6 +23,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from . import clients
 from .errors import DependencyUnavailable
+from .login_token import email_key
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
@@ -88,7 +89,7 @@ class JtiStore:
             "vendor": {"S": record.vendor},
             "email": {"S": record.email},
             # The index key: look-ups by email should not depend on how the platform capitalised it.
-            "email_lower": {"S": record.email.lower()},
+            "email_lower": {"S": email_key(record.email)},
             "name": {"S": record.name},
             "issued_at": {"N": str(record.issued_at)},
             "expires_at": {"N": str(record.expires_at)},

@@ -20,6 +20,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from . import clients
 from .errors import DependencyUnavailable
+from .login_token import email_key
 from .settings import LINK_TTL_MAX
 
 if TYPE_CHECKING:
@@ -60,7 +61,8 @@ class LinkSpend:
 
 
 class LinkStore:
-    """Spent links (keyed by ``jti``) and revoked addresses (keyed by ``email_lower``), in two tables."""
+    """Spent links (keyed by ``jti``) and revoked addresses (keyed by ``email_lower``: ``email_key``, the same
+    at revoke and at spend), in two tables."""
 
     def __init__(self, spent_table: str, revocations_table: str, *, client: DynamoDBClient | None = None) -> None:
         self.spent_table = spent_table
@@ -78,7 +80,7 @@ class LinkStore:
                 RequestItems={
                     self.spent_table: {"Keys": [{"jti": {"S": jti}}], "ConsistentRead": True},
                     self.revocations_table: {
-                        "Keys": [{"email_lower": {"S": email.lower()}}],
+                        "Keys": [{"email_lower": {"S": email_key(email)}}],
                         "ConsistentRead": True,
                     },
                 }
@@ -103,7 +105,7 @@ class LinkStore:
                     {
                         "ConditionCheck": {
                             "TableName": self.revocations_table,
-                            "Key": {"email_lower": {"S": spend.email.lower()}},
+                            "Key": {"email_lower": {"S": email_key(spend.email)}},
                             "ConditionExpression": "attribute_not_exists(email_lower) OR not_before < :iat",
                             "ExpressionAttributeValues": {":iat": {"N": str(spend.issued_at)}},
                         }
@@ -152,7 +154,7 @@ class LinkStore:
         """Withdraw every link issued to ``email`` up to ``now`` (inclusive); later links are unaffected."""
         self.client.update_item(
             TableName=self.revocations_table,
-            Key={"email_lower": {"S": email.lower()}},
+            Key={"email_lower": {"S": email_key(email)}},
             UpdateExpression="SET not_before = :now, revoked_at = :now, expires_at = :purge",
             ExpressionAttributeValues={
                 ":now": {"N": str(now)},
@@ -165,7 +167,7 @@ class LinkStore:
             "jti": {"S": spend.jti},
             "vendor": {"S": spend.vendor},
             "email": {"S": spend.email},
-            "email_lower": {"S": spend.email.lower()},
+            "email_lower": {"S": email_key(spend.email)},
             "issued_at": {"N": str(spend.issued_at)},
             "spent_at": {"N": str(spend.spent_at)},
             "expires_at": {"N": str(spend.expires_at)},  # the TTL attribute: gone with the token

@@ -38,6 +38,7 @@ __all__ = [
     "check_campaign",
     "check_email",
     "check_name",
+    "email_key",
     "has_hidden_characters",
     "verify_login_token",
 ]
@@ -117,7 +118,23 @@ def check_email(value: object) -> str:
         raise MalformedLoginToken("email_invalid")
     if has_hidden_characters(local):
         raise MalformedLoginToken("email_invalid")
+    if not local.isascii() and not unicodedata.is_normalized("NFKC", local):
+        # A compatibility look-alike (the Kelvin sign, fullwidth letters, long s) or an accent left uncomposed:
+        # mistaken for, and by str.lower() even keyed as, the address it imitates.
+        raise MalformedLoginToken("email_invalid", detail="not in NFKC form (a look-alike character)")
     return value
+
+
+def email_key(email: str) -> str:
+    """The one form an address is stored and looked up under: revocations, spent links, the audit index.
+
+    Capitalisation does not matter: lower case. Only an address ``check_email`` accepts (NFKC form) is folded; in
+    that form ``str.lower`` maps each letter to its own lower case. Anything else (a look-alike: ``str.lower`` turns
+    the Kelvin sign into ``k``) is kept as it is, so it is never another address's key.
+    """
+    if not email.isascii() and not unicodedata.is_normalized("NFKC", email):
+        return email
+    return email.lower()
 
 
 def check_name(value: object) -> str | None:
@@ -181,7 +198,9 @@ def verify_login_token(
         except jwt.InvalidSignatureError:
             continue  # perhaps signed with the key before this one
         except jwt.ExpiredSignatureError as exc:
-            raise LoginRequired("login_token_expired") from exc
+            expired = LoginRequired("login_token_expired")
+            expired.deep_link = _expired_deep_link(token, key, audience)
+            raise expired from exc
         except jwt.InvalidAudienceError as exc:
             raise WrongAudience() from exc
         except jwt.MissingRequiredClaimError as exc:
@@ -218,6 +237,16 @@ def verify_login_token(
         kind=kind,
         campaign=check_campaign(claims.get("campaign")),
     )
+
+
+def _expired_deep_link(token: str, key: str, audience: str) -> str | None:
+    """The ``redirect_to`` of a token that verified but expired: an old link still says where the reader was going
+    (the sign-in round trip takes them there). Whatever else is wrong with the token, it says nothing."""
+    try:
+        claims = jwt.decode(token, key, algorithms=["HS256"], audience=audience, options={"verify_exp": False})
+        return _optional_text(claims, "redirect_to", 2048)
+    except (jwt.PyJWTError, InvalidLoginToken, MalformedLoginToken):
+        return None
 
 
 def _kind(claims: dict[str, Any]) -> TokenKind:

@@ -104,15 +104,18 @@ class OidcSignIn:
 
     # Out to the provider
 
-    def start(self, event: Event, *, audience: str, status: int) -> Response:
-        """The redirect to the provider's sign-in page, and the cookie that will recognise this browser."""
+    def start(self, event: Event, *, audience: str, status: int, add: dict[str, str] | None = None) -> Response:
+        """The redirect to the provider's sign-in page, and the cookie that will recognise this browser; ``add``:
+        parameters for the return URL (an email link's deep link, see ``request_url``)."""
         metadata = self.provider.metadata()
         signer = self._signer()
         now = int(time.time())
         reauthenticate = Query(event.raw_query_string).get(REAUTHENTICATE, max_length=16) == "login"
         state = signer.new(
             audience=audience,
-            return_to=request_url(event, public_host=self.public_host, without=("login_token", REAUTHENTICATE)),
+            return_to=request_url(
+                event, public_host=self.public_host, without=("login_token", REAUTHENTICATE), add=add
+            ),
             redirect_uri=callback_url(event, self.public_host),
             issuer=self.settings.issuer,
             now=now,
@@ -146,7 +149,9 @@ class OidcSignIn:
         cookie = event.cookies.get(cookie_name(sid)) if sid else None
         state: SignInState | None = None
         state_error: OidcRefused | None = None
-        if cookie:
+        if cookie == "":  # the name without a value: the bridge never sets that, a proxy or a bot may
+            state_error = OidcRefused("oidc_state_cookie_empty")
+        elif cookie is not None:
             try:
                 state = self._signer().verify(cookie)
             except OidcRefused as exc:
@@ -185,9 +190,8 @@ class OidcSignIn:
             if any(name.startswith(COOKIE_PREFIX) for name in event.cookies):
                 raise OidcRefused("oidc_state_mismatch", detail="no cookie for this state")
             raise OidcRefused("oidc_state_cookie_missing")
-        if state_error is not None:
-            raise state_error
-        assert state is not None
+        if state is None:  # an empty cookie, or one the bridge did not sign
+            raise state_error or OidcRefused("oidc_state_invalid")
         if not hmac.compare_digest(state.sid.encode(), sid.encode()):
             raise OidcRefused("oidc_state_mismatch")
         if not self._same_origin(state.return_to, event) or state.redirect_uri != callback_url(event, self.public_host):

@@ -32,6 +32,7 @@ from .errors import InputTooLarge, OidcRefused
 __all__ = [
     "CALLBACK_PATH",
     "COOKIE_PREFIX",
+    "MAX_COOKIE_BYTES",
     "MAX_RETURN_URL_LENGTH",
     "STATE_TTL",
     "SignInState",
@@ -43,9 +44,13 @@ CALLBACK_PATH = "/oidc/callback"
 COOKIE_PREFIX = "sso_bridge_oidc_"
 # Ten minutes to sign in at the provider (password, MFA) and come back.
 STATE_TTL = 600
-# Browsers keep a cookie of at most 4,096 bytes (name and value). The URL grows by a third in base64, beside
-# about 500 bytes of other claims, issuer and host names: 2,000 characters fit with room to spare.
+# A cap on the characters of the return URL, checked first; the cookie's size below is what decides.
 MAX_RETURN_URL_LENGTH = 2000
+# Browsers ignore a Set-Cookie whose name and value exceed 4,096 bytes (RFC 6265bis; Chromium's
+# kMaxCookieNamePlusValueSize), and older Chromium one whose whole line did: the whole line is measured, the
+# stricter rule. A plain URL of 2,000 characters makes about 3,200 bytes; JSON writes a backslash as two characters
+# and a non-ASCII one as six, and base64 adds a third, so fewer characters can overflow it.
+MAX_COOKIE_BYTES = 4096
 _SID_BYTES = 24
 _STATE_AUDIENCE = "sso-bridge/oidc-state"
 _KEY_LABEL = b"sso-bridge oidc state v1"
@@ -92,7 +97,8 @@ class StateSigner:
         )
 
     def cookie(self, state: SignInState, *, now: int) -> str:
-        """The ``Set-Cookie`` value that carries ``state``."""
+        """The ``Set-Cookie`` value that carries ``state``; ``InputTooLarge`` when a browser would drop it, and the user
+        would come back from the provider, password typed, to a callback without it."""
         claims = {
             "aud": _STATE_AUDIENCE,
             "sid": state.sid,
@@ -104,7 +110,11 @@ class StateSigner:
             "exp": state.expires_at,
         }
         value = jwt.encode(claims, self._key, algorithm="HS256")
-        return f"{cookie_name(state.sid)}={value}; Max-Age={STATE_TTL}; {_ATTRIBUTES}"
+        header = f"{cookie_name(state.sid)}={value}; Max-Age={STATE_TTL}; {_ATTRIBUTES}"
+        size = len(header.encode())
+        if size > MAX_COOKIE_BYTES:
+            raise InputTooLarge("oidc_state_cookie_too_large", detail=f"{size} bytes")
+        return header
 
     @staticmethod
     def clear(sid: str) -> str:
@@ -112,6 +122,9 @@ class StateSigner:
 
     def verify(self, value: str) -> SignInState:
         """The state in a cookie, when the bridge signed it and it has not expired."""
+        # Ours is base64url and dots, within the size above: PyJWT would fail to encode a lone surrogate (a 500).
+        if len(value) > MAX_COOKIE_BYTES or not value.isascii():
+            raise OidcRefused("oidc_state_invalid", detail="not a state cookie")
         try:
             claims: dict[str, Any] = jwt.decode(
                 value,

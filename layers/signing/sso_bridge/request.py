@@ -11,8 +11,8 @@ the one API Gateway names in the event.
 from __future__ import annotations
 
 import re
-from collections.abc import Collection
-from urllib.parse import parse_qsl, unquote_plus, urlunsplit
+from collections.abc import Collection, Mapping
+from urllib.parse import parse_qsl, quote, unquote_plus, urlunsplit
 
 from .errors import BadRequest, InputTooLarge
 from .http import Event
@@ -87,15 +87,24 @@ def public_origin(event: Event, public_host: str | None = None) -> str:
     return f"{request_scheme(event)}://{host}"
 
 
-def request_url(event: Event, *, public_host: str | None = None, without: Collection[str] = ("login_token",)) -> str:
+def request_url(
+    event: Event,
+    *,
+    public_host: str | None = None,
+    without: Collection[str] = ("login_token",),
+    add: Mapping[str, str] | None = None,
+) -> str:
     """The absolute URL the user asked for (on ``public_origin``), minus the parameters ``without`` (their stale
-    login token).
+    login token), with ``add`` appended in place of any parameter of the same name (an email link's deep link).
 
     The rest of the query is kept byte for byte, so vendor parameters survive the round trip.
     """
     scheme, _, host = public_origin(event, public_host).partition("://")
+    added = add or {}
+    dropped = {*without, *added}
     parts = event.raw_query_string.split("&")
-    kept = [part for part in parts if part and unquote_plus(part.split("=", 1)[0]) not in without]
+    kept = [part for part in parts if part and unquote_plus(part.split("=", 1)[0]) not in dropped]
+    kept += [f"{quote(name, safe='')}={quote(value, safe='')}" for name, value in added.items()]
     return urlunsplit((scheme, host, event.raw_path or "/", "&".join(kept), ""))
 
 

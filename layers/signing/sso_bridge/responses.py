@@ -1,31 +1,40 @@
 """Every response the bridge sends: redirects that carry tokens, and short pages for people.
 
-Redirects are never cached and never leak their URL through Referer. Pages are fixed text plus a request
-id the user can quote to support; nothing from the request is echoed into them.
+Redirects are never cached and never leak their URL through Referer. Pages (``sso_bridge.pages``: the brand,
+the reader's language, the policy) are fixed text plus a request id the user can quote to support, and always a
+way forward: the button, signing in again, the platform, the company's support page. Nothing from the request
+is echoed into them but the URLs of the bridge's own sign-in, escaped.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from html import escape
 
 from .errors import BridgeError
 from .http import Response
+from .i18n import N_
+from .link_form import FIELD_NAME
+from .pages import PageContext, actions_html, render_page
 
 __all__ = [
     "RETRY_AFTER_SECONDS",
     "SECURITY_HEADERS",
+    "PageContext",
     "confirmation_page",
     "error_response",
     "mask_email",
     "page_response",
     "redirect_response",
+    "signed_out_page",
     "wants_json",
 ]
 
 SECURITY_HEADERS = {
     "Cache-Control": "no-store",
-    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'",
+    # Redirects have no body; each page sends its own policy (sso_bridge.pages: its stylesheet's hash, the logo).
+    "Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'",
     # Browsers keep to https for this host for a year (they ignore it on the local stack's plain http).
     "Strict-Transport-Security": "max-age=31536000; includeSubDomains",
     "X-Content-Type-Options": "nosniff",
@@ -36,17 +45,12 @@ SECURITY_HEADERS = {
 _PAGE_HEADERS = {**SECURITY_HEADERS, "Referrer-Policy": "no-referrer", "X-Robots-Tag": "noindex, nofollow"}
 RETRY_AFTER_SECONDS = 60
 
-_PAGE = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
-<meta name="robots" content="noindex,nofollow"><title>{title}</title>
-<style>body{{font:16px/1.5 system-ui,sans-serif;max-width:34rem;margin:12vh auto;padding:0 1rem;color:#222}}
-h1{{font-size:1.4rem}}small{{color:#666}}
-button{{font:inherit;font-weight:600;color:#fff;background:#1f5fd1;border:0;border-radius:8px;padding:.7rem 1.4rem;
-cursor:pointer}}button:hover{{background:#184aa3}}</style></head>
-<body><main><h1>{title}</h1><p>{message}</p>{action}{footer}</main></body></html>
-"""
+# Unbranded, in English: for callers that know nothing of the request (the flows pass the reader's own).
+_PLAIN = PageContext()
+
 # No action attribute: the form posts back to this very URL, so nothing from the request is written into the page.
-_CONFIRM_FORM = '<form method="post"><button type="submit">Continue</button></form>'
+# The hidden field binds the POST to this page in this browser (sso_bridge.link_form).
+_CONFIRM_FORM = '<form method="post">{hidden}<button type="submit">{label}</button></form>'
 
 
 def wants_json(accept: str | None) -> bool:
@@ -76,29 +80,75 @@ def page_response(
     request_id: str | None = None,
     headers: dict[str, str] | None = None,
     action: str = "",
+    context: PageContext = _PLAIN,
+    values: dict[str, str] | None = None,
 ) -> Response:
-    footer = f"<p><small>Reference: <code>{escape(request_id)}</code></small></p>" if request_id else ""
-    body = _PAGE.format(title=escape(title), message=escape(message), action=action, footer=footer)
+    """A page: ``title`` and ``message`` are msgids (marked ``N_``), shown in the reader's language with their
+    ``{name}`` placeholders filled from ``values`` (plain text, escaped here); ``action`` is HTML."""
+    values = values or {}
+    rendered = render_page(
+        context,
+        title=context.text(title, **values),
+        message_html=escape(context.text(message, **values)),
+        action_html=action,
+        request_id=request_id,
+    )
     return Response(
         status_code=status,
         content_type="text/html; charset=utf-8",
-        headers={**_PAGE_HEADERS, **(headers or {})},
-        body=body,
+        headers={**_PAGE_HEADERS, **rendered.headers, **(headers or {})},
+        body=rendered.body,
     )
 
 
-def confirmation_page(*, portal_name: str, email: str, request_id: str) -> Response:
+def confirmation_page(
+    *,
+    portal_name: str,
+    email: str,
+    request_id: str,
+    form_field: str | None = None,
+    context: PageContext = _PLAIN,
+) -> Response:
     """What a link shows on GET: one button, no script, so a mail scanner that fetches it spends nothing."""
+    hidden = f'<input type="hidden" name="{FIELD_NAME}" value="{escape(form_field, quote=True)}">' if form_field else ""
     return page_response(
         200,
-        f"Continue to {portal_name}",
-        f"You are signing in as {mask_email(email)}. This link works once.",
+        N_("Continue to {portal}"),
+        N_("You are signing in as {email}. This link works once."),
+        values={"portal": context.name(portal_name), "email": mask_email(email)},
         request_id=request_id,
-        action=_CONFIRM_FORM,
+        action=_CONFIRM_FORM.format(hidden=hidden, label=escape(context.text(N_("Continue")))),
+        context=context,
     )
 
 
-def error_response(error: BridgeError, *, request_id: str, as_json: bool) -> Response:
+def signed_out_page(*, portal_name: str, portal_url: str, request_id: str, context: PageContext = _PLAIN) -> Response:
+    """After a portal's logout: back to the platform (when the bridge knows where it is), or to the portal."""
+    links: list[tuple[str, str]] = []
+    home = context.home_link()
+    if home is not None:
+        links.append(home)
+    links.append((portal_url, context.text(N_("Back to {portal}"), portal=context.name(portal_name))))
+    return page_response(
+        200,
+        N_("You are signed out"),
+        N_("You have signed out of {portal}."),
+        values={"portal": context.name(portal_name)},
+        request_id=request_id,
+        action=actions_html(links),
+        context=context,
+    )
+
+
+def _ways_forward(error: BridgeError, context: PageContext) -> Sequence[tuple[str, str]]:
+    links = [(error.retry_url, context.text(error.retry_label))] if error.retry_url else []
+    home = context.home_link()
+    if home is not None and home[0] != error.retry_url:
+        links.append(home)
+    return links
+
+
+def error_response(error: BridgeError, *, request_id: str, as_json: bool, context: PageContext = _PLAIN) -> Response:
     # An outage says when to come back; clients and people should not retry in a loop.
     headers = {"Retry-After": str(RETRY_AFTER_SECONDS)} if error.status == 503 else {}
     if as_json:
@@ -111,8 +161,14 @@ def error_response(error: BridgeError, *, request_id: str, as_json: bool) -> Res
             headers={**_PAGE_HEADERS, **headers},
             body=json.dumps(payload),
         )
-    # The retry URL is the bridge's own sign-in URL (checked against the request's host), escaped as an attribute.
-    action = f'<p><a href="{escape(error.retry_url, quote=True)}">Try again</a></p>' if error.retry_url else ""
+    # The retry URL is the bridge's own sign-in URL (checked against the request's host), escaped as an attribute;
+    # then the platform, and the company's support page (in every page's footer).
     return page_response(
-        error.status, error.title, error.message, request_id=request_id, headers=headers, action=action
+        error.status,
+        error.title,
+        error.message,
+        request_id=request_id,
+        headers=headers,
+        action=actions_html(_ways_forward(error, context)),
+        context=context,
     )

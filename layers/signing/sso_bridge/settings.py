@@ -21,6 +21,7 @@ __all__ = [
     "LOCAL_HOSTS",
     "OIDC_CLIENT_AUTH_METHODS",
     "REFERRER_POLICIES",
+    "Brand",
     "CommonSettings",
     "OidcSettings",
     "env_bool",
@@ -28,6 +29,7 @@ __all__ = [
     "env_hostname",
     "env_hostnames",
     "env_int",
+    "env_page_url",
     "env_referrer_policy",
     "env_str",
     "env_url",
@@ -115,6 +117,31 @@ def env_display_name(env: Mapping[str, str], name: str, default: str) -> str:
     return value
 
 
+# Characters a URL shown on our pages (and, by its origin, named in their Content-Security-Policy) may hold:
+# printable ASCII without blanks, quotes, angle brackets, backslash or ';' (which would end a CSP directive).
+_PAGE_URL = re.compile(r"[!#$%&()*+,\-./0-9:=?@A-Z\[\]^_a-z{|}~]+", re.ASCII)
+_PORT = re.compile(r"[0-9]{1,5}", re.ASCII)
+
+
+def env_page_url(env: Mapping[str, str], name: str) -> str | None:
+    """An https URL the pages link to or load (plain http only for localhost, as ``env_url``); None when unset.
+
+    Stricter than ``env_url``: its host must be a host name and its characters plain, because its origin is
+    written into a Content-Security-Policy header and the URL into the page.
+    """
+    if not env.get(name, "").strip():
+        return None
+    raw = env_url(env, name)
+    parts = urlsplit(raw)
+    host, _, port = parts.netloc.partition(":")
+    host_ok = host in LOCAL_HOSTS or _HOSTNAME.match(host.lower()) is not None
+    if not _PAGE_URL.fullmatch(raw) or not host_ok or (port and not _PORT.fullmatch(port)):
+        raise ConfigurationError(
+            f"{name} must be an https:// URL on a plain host name (like https://www.example.com/help), got {raw!r}"
+        )
+    return raw
+
+
 def env_referrer_policy(env: Mapping[str, str], name: str) -> str:
     policy = env_str(env, name, "no-referrer").lower()
     if policy not in REFERRER_POLICIES:
@@ -170,6 +197,44 @@ class OidcSettings:
         )
 
 
+_BRAND_COLOR = re.compile(r"#[0-9a-f]{6}", re.ASCII)
+
+
+@dataclass(frozen=True, slots=True)
+class Brand:
+    """The company's brand on every page the bridge shows (``sso_bridge.pages``); each part optional.
+
+    A reader of a marketing email meets the link's confirmation page first: unbranded, it looks like phishing.
+    The colour is validated here, never written into CSS unchecked; the logo's origin is the only one the
+    pages may load images from.
+    """
+
+    name: str | None = None  # BRAND_NAME: one line, at most 80 printable characters
+    logo_url: str | None = None  # BRAND_LOGO_URL
+    color: str | None = None  # BRAND_COLOR: #rrggbb, lower-cased
+    support_url: str | None = None  # SUPPORT_URL: offered on every page
+
+    @property
+    def logo_origin(self) -> str | None:
+        """``scheme://host[:port]`` of the logo, for the pages' ``img-src``."""
+        if self.logo_url is None:
+            return None
+        parts = urlsplit(self.logo_url)
+        return f"{parts.scheme}://{parts.netloc.lower()}"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> Brand:
+        color = env.get("BRAND_COLOR", "").strip().lower() or None
+        if color is not None and not _BRAND_COLOR.fullmatch(color):
+            raise ConfigurationError(f"BRAND_COLOR must be a colour as #rrggbb (like #0a7d4f), got {color!r}")
+        return cls(
+            name=env_display_name(env, "BRAND_NAME", "") or None,
+            logo_url=env_page_url(env, "BRAND_LOGO_URL"),
+            color=color,
+            support_url=env_page_url(env, "SUPPORT_URL"),
+        )
+
+
 # Interactive tokens go straight from the platform to the browser: minutes. Links wait in inboxes: days.
 INTERACTIVE_TTL_DEFAULT, INTERACTIVE_TTL_MAX = 300, 3600
 LINK_TTL_DEFAULT, LINK_TTL_MAX = 7 * 86400, 30 * 86400
@@ -195,6 +260,18 @@ class CommonSettings:
     trace_subsegments: bool
     oidc: OidcSettings | None = None
     public_host: str | None = None  # None: URLs on the host the event names (sso_bridge.request.public_origin)
+    brand: Brand = Brand()
+    platform_home_url: str | None = None  # PLATFORM_HOME_URL
+
+    @property
+    def home_url(self) -> str | None:
+        """Where the pages lead back to the platform: ``PLATFORM_HOME_URL``, else ``PLATFORM_LOGIN_URL``'s origin."""
+        if self.platform_home_url is not None:
+            return self.platform_home_url
+        if self.platform_login_url is None:
+            return None
+        parts = urlsplit(self.platform_login_url)
+        return f"{parts.scheme}://{parts.netloc}/"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str], *, portal_name: str = "the portal") -> CommonSettings:
@@ -229,4 +306,6 @@ class CommonSettings:
             oidc=oidc,
             # The host browsers use for the HTTP API (a custom domain, CloudFront); empty: the event's own.
             public_host=env_hostname(env, "PUBLIC_HOST") if env.get("PUBLIC_HOST", "").strip() else None,
+            brand=Brand.from_env(env),
+            platform_home_url=env_page_url(env, "PLATFORM_HOME_URL"),
         )
