@@ -17,6 +17,9 @@ STACK_NAME ?= sso-bridge
 # $(call arg,VAR) single-quotes the variable's raw value (make does not expand it, the shell does not either),
 # and they are not exported, because make expands a variable's value when it exports it.
 USER_VARS := EMAIL NAME JTI AUD PROVIDER TTL REDIRECT_TO CAMPAIGN IN OUT LOCAL JSON STACK_NAME EMERGENCY SHOW_KEY FUZZ_SECONDS BENCH_SECONDS VIA GUIDED VENDORS
+# The pages' brand, for `make run` (a company name may hold $, quotes or parentheses): passed verbatim too.
+BRAND_VARS := BRAND_NAME BRAND_LOGO_URL BRAND_COLOR SUPPORT_URL PLATFORM_HOME_URL
+USER_VARS += $(BRAND_VARS)
 unexport $(USER_VARS)
 define newline
 
@@ -42,9 +45,10 @@ help:
 	@echo "make revoke EMAIL=jane@example.com [LOCAL=1]   withdraw every email link issued to an address so far"
 	@echo "make rotate-login-key [EMERGENCY=1] [SHOW_KEY=1] [LOCAL=1]   new login-token key (EMERGENCY: old one refused at once)"
 	@echo "make login-token EMAIL=you@example.com AUD=clickfunnels [NAME=..] [TTL=120]   login token for the local stack"
+	@echo "make messages   extract the pages' messages and update each language's catalog (.po) to translate"
 	@echo "make audit EMAIL=jane@example.com | JTI=...  [JSON=1] [LOCAL=1]   issued HappyFox tokens"
-	@echo "make mutate     mutation testing (mutmut) of the login-token, redirect, request and link-store checks"
-	@echo "make fuzz [FUZZ_SECONDS=300]   fuzz the login-token and URL checks (atheris), per target"
+	@echo "make mutate     mutation testing (mutmut) of the login-token, redirect, request, link-store and OpenID checks"
+	@echo "make fuzz [FUZZ_SECONDS=300]   fuzz the login-token and URL checks and the OpenID callback (atheris), per target"
 
 $(VENV)/.installed: pyproject.toml layers/signing/requirements.txt
 	@test -n "$(PYTHON)" || { echo "python3.13 not found: install it (pyenv install 3.13) or set PYTHON=" >&2; exit 1; }
@@ -91,9 +95,9 @@ dynamodb-local: $(DYNAMODB_LOCAL)/node_modules/.installed
 
 # Stopped by Ctrl-C or SIGTERM, the stack exits 0, so make adds no "Interrupt"/"Error" line of its own.
 # VENDORS (only those vendors) reaches the stack through its environment, quoted, and only when given: unset is
-# every vendor, while an empty VENDORS= is refused by the stack.
+# every vendor, while an empty VENDORS= is refused by the stack. The brand's variables (BRAND_VARS) the same way.
 run: venv oidc-provider dynamodb-local
-	@$(if $(filter command% environment% override,$(origin VENDORS)),VENDORS=$(call arg,VENDORS)) \
+	@$(foreach var,VENDORS $(BRAND_VARS),$(if $(filter command% environment% override,$(origin $(var))),$(var)=$(call arg,$(var)))) \
 		$(BIN)/python -m local.stack
 
 # Which bridge the ops commands use (ops/target.py): LOCAL=1 the running `make run` stack, else stack STACK_NAME.
@@ -107,14 +111,15 @@ audit: venv
 
 # Email links (ops/link.py): one printed, or IN's contacts with a link each in OUT; revoke withdraws an address's.
 # VIA=api: links on the HTTP API's public host (its custom domain) instead of the vendor's function URL.
+# --make=link(s): ops.link's messages name these variables (OUT is required, EMAIL ...), not its options.
 link: venv
-	@$(BIN)/python -m ops.link --provider=$(call arg,PROVIDER) --email=$(call arg,EMAIL) \
+	@$(BIN)/python -m ops.link --make=link --provider=$(call arg,PROVIDER) --email=$(call arg,EMAIL) \
 		$(if $(value NAME),--name=$(call arg,NAME)) $(if $(value TTL),--ttl=$(call arg,TTL)) \
 		$(if $(value REDIRECT_TO),--redirect-to=$(call arg,REDIRECT_TO)) \
 		$(if $(value CAMPAIGN),--campaign=$(call arg,CAMPAIGN)) $(if $(value VIA),--via=$(call arg,VIA)) $(OPS_TARGET)
 
 links: venv
-	@$(BIN)/python -m ops.link --provider=$(call arg,PROVIDER) --in=$(call arg,IN) --out=$(call arg,OUT) \
+	@$(BIN)/python -m ops.link --make=links --provider=$(call arg,PROVIDER) --in=$(call arg,IN) --out=$(call arg,OUT) \
 		$(if $(value TTL),--ttl=$(call arg,TTL)) $(if $(value REDIRECT_TO),--redirect-to=$(call arg,REDIRECT_TO)) \
 		$(if $(value CAMPAIGN),--campaign=$(call arg,CAMPAIGN)) $(if $(value VIA),--via=$(call arg,VIA)) $(OPS_TARGET)
 
@@ -132,6 +137,18 @@ switch = $(filter-out 0 no false off,$(value $(1)))
 rotate-login-key: venv
 	@$(BIN)/python -m ops.rotate_key $(if $(call switch,EMERGENCY),--emergency) \
 		$(if $(call switch,SHOW_KEY),--show-key) $(OPS_TARGET)
+
+# The pages' messages (layers/signing/sso_bridge/locale; README "The pages readers see"): pybabel extracts every
+# N_("...") into sso_bridge.pot and updates each language's .po: new messages come untranslated, changed ones marked
+# fuzzy (translate, then drop the flag); tests/unit/test_catalogs.py fails until each language has each message.
+# The layer's build compiles the .po files (layers/signing/Makefile).
+LOCALE := layers/signing/sso_bridge/locale
+.PHONY: messages
+messages: venv
+	$(BIN)/pybabel extract --no-location --add-comments=TRANSLATORS: --project=sso-bridge --version=- \
+		--copyright-holder="sso-bridge contributors" --width=100 -o $(LOCALE)/sso_bridge.pot layers/signing/sso_bridge
+	$(BIN)/pybabel update --input-file=$(LOCALE)/sso_bridge.pot --output-dir=$(LOCALE) --domain=sso_bridge \
+		--ignore-obsolete --width=100
 
 # A login token for the local stack, signed with the running stack's key (else LOGIN_TOKEN_SECRET).
 login-token: venv
@@ -216,17 +233,19 @@ bench: build $(BENCH_VENV)/.installed-$(BENCH_BOTO3_VERSION) dynamodb-local
 clean:
 	rm -rf .aws-sam $(VENV) .mypy_cache .ruff_cache .bench .mutmut
 
-# Fuzz the login-token and URL checks (fuzz/, atheris) for FUZZ_SECONDS per target (default 300); `make test` runs
-# them for seconds. The corpus grows between runs and crashes are kept, outside the repo: see `python -m fuzz -h`.
+# Fuzz the login-token and URL checks and the OpenID callback (fuzz/, atheris) for FUZZ_SECONDS per target (default
+# 300); `make test` runs them for seconds. The corpus grows between runs and crashes are kept, outside the repo: see
+# `python -m fuzz -h`.
 fuzz: venv
 	$(BIN)/python -m fuzz $(if $(value FUZZ_SECONDS),--seconds=$(call arg,FUZZ_SECONDS))
 
 # Mutation testing (mutmut, [tool.mutmut] in pyproject.toml) of the checks that decide who gets in: login tokens,
-# redirects, request parsing, link spending; the surviving mutants are listed at the end (`mutmut show NAME` in
-# .mutmut/ for one's diff): each must be killed by a test or named equivalent in the issue. mutmut 3.8 (the first to
-# run under pytest 9) needs a newer click than aws-sam-cli pins, so it has a venv of its own that also sees the dev
-# venv's packages (the project's pytest, plugins and libraries). mutmut names a mutant by its file's path, so it runs
-# in .mutmut/ (ignored by git), where the layer's package sits at the top as the tests import it.
+# redirects, request parsing, link spending, OpenID sign-in (callback, state cookie, ID token); the surviving mutants
+# are listed at the end (`mutmut show NAME` in .mutmut/ for one's diff): each must be killed by a test or named
+# equivalent in the issue. mutmut 3.8 (the first to run under pytest 9) needs a newer click than aws-sam-cli pins, so
+# it has a venv of its own that also sees the dev venv's packages (the project's pytest, plugins and libraries).
+# mutmut names a mutant by its file's path, so it runs in .mutmut/ (ignored by git), where the layer's package sits at
+# the top as the tests import it.
 MUTMUT_VERSION := 3.8.1
 MUTMUT_VENV := $(VENV)/mutmut
 
