@@ -139,14 +139,14 @@ rotate-login-key: venv
 		$(if $(call switch,SHOW_KEY),--show-key) $(OPS_TARGET)
 
 # The pages' messages (layers/signing/sso_bridge/locale; README "The pages readers see"): pybabel extracts every
-# N_("...") into sso_bridge.pot and updates each language's .po: new messages come untranslated, changed ones marked
+# N_("...") of the layer and of the vendors' functions (their own refusals) into sso_bridge.pot and updates each language's .po: new messages come untranslated, changed ones marked
 # fuzzy (translate, then drop the flag); tests/unit/test_catalogs.py fails until each language has each message.
 # The layer's build compiles the .po files (layers/signing/Makefile).
 LOCALE := layers/signing/sso_bridge/locale
 .PHONY: messages
 messages: venv
 	$(BIN)/pybabel extract --no-location --add-comments=TRANSLATORS: --project=sso-bridge --version=- \
-		--copyright-holder="sso-bridge contributors" --width=100 -o $(LOCALE)/sso_bridge.pot layers/signing/sso_bridge
+		--copyright-holder="sso-bridge contributors" --width=100 -o $(LOCALE)/sso_bridge.pot layers/signing/sso_bridge functions
 	$(BIN)/pybabel update --input-file=$(LOCALE)/sso_bridge.pot --output-dir=$(LOCALE) --domain=sso_bridge \
 		--ignore-obsolete --width=100
 

@@ -25,6 +25,7 @@ from sso_bridge.entry import lambda_entry
 from sso_bridge.errors import BadRequest, BridgeError, ConfigurationError, RedirectNotAllowed
 from sso_bridge.flow import SIGN_IN_METHODS, SignIn, new_app
 from sso_bridge.http import Response
+from sso_bridge.i18n import N_
 from sso_bridge.observability import Logger, Metrics
 from sso_bridge.redirects import MAX_URL_LENGTH, allowed_url, with_query_param
 from sso_bridge.request import Query
@@ -44,14 +45,14 @@ class UnknownBrand(BridgeError):
 
     status = 404
     code = reason = "unknown_brand"
-    title = "Page not found"
-    message = "There is no support portal sign-in at this address."
+    title = N_("Page not found")
+    message = N_("There is no support portal sign-in at this address.")
 
 
 class RedirectUriMissing(BadRequest):
     reason = "kustomer_redirect_uri_missing"
-    title = "This sign-in link is incomplete"
-    message = (
+    title = N_("This sign-in link is incomplete")
+    message = N_(
         "The link has no kustomerRedirectUri, so we do not know which support portal to return you to. "
         "Please start again from the support portal's Log in button."
     )

@@ -33,8 +33,11 @@ PLACEHOLDER = re.compile(r"\{(\w+)\}")
 
 
 def extracted() -> set[str]:
-    """Every msgid in the layer, found as `make messages` finds it."""
-    return {message for _, _, message, _, _ in extract_from_dir(str(LAYER_PACKAGE)) if isinstance(message, str)}
+    """Every msgid in the layer and the vendors' functions (their own refusals), found as `make messages` does."""
+    found = set()
+    for folder in (LAYER_PACKAGE, LAYER_PACKAGE.parents[2] / "functions"):
+        found |= {message for _, _, message, _, _ in extract_from_dir(str(folder)) if isinstance(message, str)}
+    return found
 
 
 def catalog(language: str) -> dict[str, catalogs.Message]:

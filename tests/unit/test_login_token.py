@@ -182,6 +182,55 @@ def test_an_expired_link_asks_to_sign_in() -> None:
     assert caught.value.reason == "login_token_expired"
 
 
+DEEP_LINK = "https://shop.example.com/customers/orders?tab=recent&page=2"
+
+
+def expired_link(**claims: Any) -> str:
+    """A link `make link` minted eight days ago (links live up to a week)."""
+    return make_link(issued=int(time.time()) - 8 * DAY, lifetime=LINK_MAX_TTL, **claims)
+
+
+def refusal(token: str, audience: str = "clickfunnels") -> LoginRequired:
+    with pytest.raises(LoginRequired) as caught:
+        verify(token, audience)
+    assert caught.value.reason == "login_token_expired"
+    return caught.value
+
+
+@pytest.mark.parametrize("length", [len(DEEP_LINK), 2048])
+def test_an_expired_link_still_says_where_its_reader_was_going(length: int) -> None:
+    deep_link = DEEP_LINK + "x" * (length - len(DEEP_LINK))
+    assert refusal(expired_link(redirect_to=deep_link)).deep_link == deep_link
+
+
+def test_an_expired_link_signed_with_the_previous_key_still_says_where_its_reader_was_going() -> None:
+    with pytest.raises(LoginRequired) as caught:
+        verify_login_token(
+            expired_link(redirect_to=DEEP_LINK, key="previous-login-token-key-0123456789abcdef"),
+            keys=["current-login-token-key-0123456789abcdef", "previous-login-token-key-0123456789abcdef"],
+            audience="clickfunnels",
+            max_ttl=MAX_TTL,
+            link_max_ttl=LINK_MAX_TTL,
+            leeway=30,
+        )
+    assert caught.value.deep_link == DEEP_LINK
+
+
+@pytest.mark.parametrize(
+    ("token", "audience"),
+    [
+        (expired_link(), "clickfunnels"),  # no destination
+        (expired_link(redirect_to=DEEP_LINK), "kustomer"),  # another vendor's link replayed here
+        (expired_link(redirect_to=DEEP_LINK + "x" * (2049 - len(DEEP_LINK))), "clickfunnels"),  # over the limit
+        (expired_link(redirect_to=DEEP_LINK + "\u202e"), "clickfunnels"),  # a hidden character
+        (expired_link(redirect_to=["https://shop.example.com/"]), "clickfunnels"),  # not a string
+    ],
+    ids=["none", "other-audience", "too-long", "hidden-character", "not-a-string"],
+)
+def test_an_expired_link_with_a_bad_destination_says_nothing(token: str, audience: str) -> None:
+    assert refusal(token, audience).deep_link is None
+
+
 def hand_made_raw(header: bytes, payload: dict[str, Any], key: str = LOGIN_TOKEN_KEY) -> str:
     """A token whose header is any bytes at all, correctly signed: only the header's shape is wrong."""
     signing_input = f"{b64(header)}.{b64(json.dumps(payload).encode())}"
@@ -333,6 +382,8 @@ def test_look_alike_local_parts_are_refused(local: str) -> None:
     with pytest.raises(BadRequest) as refused:
         verify(make_login_token(email=f"{local}@example.com"))
     assert refused.value.reason == "email_invalid"
+    # The log line tells the operator why an address that looks right was refused.
+    assert refused.value.detail == "not in NFKC form (a look-alike character)"
     with pytest.raises(BadRequest):
         check_email(f"{local}@example.com")
 

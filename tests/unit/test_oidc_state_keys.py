@@ -7,6 +7,7 @@ import base64
 import hashlib
 import hmac
 import time
+from collections.abc import Callable
 from typing import Any
 from unittest import mock
 
@@ -19,6 +20,13 @@ from tests.helpers import LOGIN_TOKEN_KEY
 
 STATE_KEY = hmac.new(LOGIN_TOKEN_KEY.encode(), b"sso-bridge oidc state v1", hashlib.sha256).hexdigest()
 NOW = int(time.time())
+
+
+@pytest.fixture(autouse=True)
+def _fresh_now() -> None:
+    """Each test's times are taken when it runs: a NOW from import time has expired in a long run (STATE_TTL)."""
+    global NOW
+    NOW = int(time.time())
 
 
 def _state(**changes: Any) -> SignInState:
@@ -132,15 +140,15 @@ def test_a_signed_state_with_claims_of_the_wrong_type_is_refused(changes: dict[s
 @pytest.mark.parametrize(
     ("value", "detail"),
     [
-        (_signed(_claims(exp=NOW - 5)), "ExpiredSignatureError"),
-        (_signed(_claims(aud="sso-bridge/login")), "InvalidAudienceError"),
-        (jwt.encode(_claims(), LOGIN_TOKEN_KEY, algorithm="HS256"), "InvalidSignatureError"),
-        ("not.a.jwt", "DecodeError"),
-        ("A" * 4096, "DecodeError"),  # as long as a cookie can be: read (and refused) as a token
+        (lambda: _signed(_claims(exp=NOW - 5)), "ExpiredSignatureError"),
+        (lambda: _signed(_claims(aud="sso-bridge/login")), "InvalidAudienceError"),
+        (lambda: jwt.encode(_claims(), LOGIN_TOKEN_KEY, algorithm="HS256"), "InvalidSignatureError"),
+        (lambda: "not.a.jwt", "DecodeError"),
+        (lambda: "A" * 4096, "DecodeError"),  # as long as a cookie can be: read (and refused) as a token
     ],
     ids=["expired", "other-audience", "login-token-key", "not-a-jwt", "4096-characters"],
 )
-def test_the_refusal_names_what_failed_for_the_log(value: str, detail: str) -> None:
+def test_the_refusal_names_what_failed_for_the_log(value: Callable[[], str], detail: str) -> None:
     with pytest.raises(OidcRefused) as refused:
-        StateSigner(LOGIN_TOKEN_KEY).verify(value)
+        StateSigner(LOGIN_TOKEN_KEY).verify(value())
     assert (refused.value.reason, refused.value.detail) == ("oidc_state_invalid", detail)

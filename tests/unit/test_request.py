@@ -48,3 +48,19 @@ def test_login_redirect_appends_return_to_to_an_existing_query() -> None:
     assert login_redirect_url("https://app.example.com/login?tenant=7", "https://b.example.com/x?y=1") == (
         "https://app.example.com/login?tenant=7&return_to=https%3A%2F%2Fb.example.com%2Fx%3Fy%3D1"
     )
+
+
+def test_return_url_carries_a_deep_link_in_place_of_the_one_in_the_query() -> None:
+    raw = "redirect_to=https%3A%2F%2Fevil.example%2F&tab=1&login_token=old"
+    event = Event(load_event("clickfunnels-sso-httpapi", query=raw))
+    deep_link = "https://shop.example.com/a/b?x=1&y=2#top"
+    assert request_url(event, add={"redirect_to": deep_link}) == (
+        "https://abc123.execute-api.eu-west-1.amazonaws.com/clickfunnels/sso"
+        "?tab=1&redirect_to=https%3A%2F%2Fshop.example.com%2Fa%2Fb%3Fx%3D1%26y%3D2%23top"
+    )
+
+
+def test_an_added_parameter_name_cannot_break_out_of_its_field() -> None:
+    event = Event(load_event("clickfunnels-sso-httpapi", query=""))
+    url = request_url(event, add={"a/b&c=d#e": "v"})
+    assert url.endswith("/clickfunnels/sso?a%2Fb%26c%3Dd%23e=v")
