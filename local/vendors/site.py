@@ -1,0 +1,193 @@
+"""What every local vendor stand-in shares: the page, the refusal, the query and the token checks.
+
+Decoding a token with the key that signed it proves little about whether the vendor will take it. The stand-ins
+(one module per vendor in this package) accept or refuse tokens the way each vendor's own docs say it does
+(``vendor-docs/``, the README's vendor sections), so the local stack and the browser tests end on the page a user
+would really see, or on the refusal a vendor would really give. Each knows its public host from configuration,
+never from the request, because it is reached on plain http ports (``make run``) as well as under the vendor's
+real name over HTTPS (browser tests).
+
+PyJWT checks the signature, the algorithm (HS256 only) and that every required claim is there. Times and
+types are checked here, with each vendor's own window, and strictly as whole seconds: PyJWT's ``int()``
+would take ``"1700000000"`` or ``1.5``, which a vendor's stricter parser may not.
+
+Pages never show the token, and the apps print nothing: the token is a live credential until it expires.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from html import escape
+from typing import Any
+from urllib.parse import parse_qs
+
+import jwt
+from jwt.types import Options
+
+from local.pages import html_reply
+from local.server import App, Reply, Request
+
+__all__ = [
+    "Refused",
+    "Route",
+    "Site",
+    "check_exp_nbf",
+    "check_iat",
+    "claims_html",
+    "decode",
+    "link",
+    "param",
+    "query",
+    "seconds",
+    "signed_in",
+    "site_app",
+    "text",
+]
+
+
+Route = Callable[[Request], Reply]
+
+
+class Refused(Exception):
+    """A refusal page; ``reason`` is always one of this module's fixed strings, never request data."""
+
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class Site:
+    vendor: str  # ClickFunnels
+    title: str  # Customer center
+    host: str  # the public host the real site would have
+
+    def note(self) -> str:
+        return (
+            f"<p><small>Local stand-in for {escape(self.vendor)}'s {escape(self.title.lower())} at "
+            f"<code>https://{escape(self.host)}</code>: it checks tokens as {escape(self.vendor)}'s docs say, "
+            "nothing more.</small></p>"
+        )
+
+    def page(self, status: int, heading: str, body_html: str, *, title: str | None = None) -> Reply:
+        page_title = f"{title} · {self.title} (local stand-in)" if title else f"{self.title} (local stand-in)"
+        return html_reply(status, page_title, f"<h1>{escape(heading)}</h1>{body_html}{self.note()}")
+
+
+# Request plumbing shared by the three apps.
+
+
+def site_app(site: Site, routes: Mapping[str, Route]) -> App:
+    def app(request: Request) -> Reply:
+        if request.method not in ("GET", "HEAD"):
+            body = "<p>Only GET and HEAD are answered here.</p>"
+            reply = site.page(405, "Method not allowed", body, title="Method not allowed")
+            reply.headers.append(("Allow", "GET, HEAD"))
+            return reply
+        route = routes.get(request.path)
+        if route is None:
+            return site.page(404, "Page not found", "<p>There is nothing at this address.</p>", title="Page not found")
+        try:
+            return route(request)
+        except Refused as refused:
+            body = f"<p class=error>{escape(refused.reason)}</p>"
+            return site.page(refused.status, "Sign-in refused", body, title="Sign-in refused")
+
+    return app
+
+
+def query(request: Request) -> dict[str, str]:
+    params = parse_qs(request.query, keep_blank_values=True)
+    # Two values for one name is a link that was tampered with or built twice; no vendor picks one for you.
+    if any(len(values) > 1 for values in params.values()):
+        raise Refused(400, "A query parameter appears more than once.")
+    return {name: values[0] for name, values in params.items()}
+
+
+def param(params: Mapping[str, str], name: str) -> str:
+    value = params.get(name, "")
+    if not value:
+        raise Refused(400, f"The request has no {name} parameter.")
+    return value
+
+
+# Token checks.
+
+
+def decode(token: str, key: str, required: Sequence[str]) -> dict[str, Any]:
+    options: Options = {
+        "require": list(required),
+        # Times and types are checked by the caller (see the module docstring); no vendor defines aud, iss.
+        "verify_exp": False,
+        "verify_nbf": False,
+        "verify_iat": False,
+        "verify_aud": False,
+        "verify_iss": False,
+        "verify_sub": False,
+        "verify_jti": False,
+    }
+    try:
+        claims: dict[str, Any] = jwt.decode(token, key, algorithms=["HS256"], options=options)
+    except jwt.InvalidAlgorithmError:
+        raise Refused(401, "The token is not signed with HS256.") from None
+    except jwt.InvalidSignatureError:
+        raise Refused(401, "The token's signature does not match the key.") from None
+    except jwt.MissingRequiredClaimError as missing:
+        # The name is one of ``required``, never text from the token.
+        raise Refused(401, f"The token has no {missing.claim} claim.") from None
+    except jwt.PyJWTError:
+        raise Refused(401, "The token is not a well-formed JWT.") from None
+    return claims
+
+
+def seconds(claims: Mapping[str, Any], name: str) -> int:
+    value = claims[name]
+    if type(value) is not int:  # not bool, not float, not a numeric string
+        raise Refused(401, f"The token's {name} claim is not a whole number of seconds.")
+    return value
+
+
+def text(claims: Mapping[str, Any], name: str) -> str:
+    value = claims[name]
+    if not isinstance(value, str) or not value.strip():
+        raise Refused(401, f"The token's {name} claim is not a non-empty string.")
+    return value
+
+
+def check_exp_nbf(claims: Mapping[str, Any], now: float, skew: int, *, expired: str) -> None:
+    """``exp`` and ``nbf`` when present, as any JWT library checks them, with the vendor's tolerance."""
+    if "exp" in claims and seconds(claims, "exp") <= now - skew:
+        raise Refused(401, expired)
+    if "nbf" in claims and seconds(claims, "nbf") > now + skew:
+        raise Refused(401, "The token is not valid yet (nbf).")
+
+
+def check_iat(claims: Mapping[str, Any], now: float, skew: int) -> int:
+    iat = seconds(claims, "iat")
+    if iat > now + skew:
+        raise Refused(401, "The token was issued in the future (iat).")
+    return iat
+
+
+# Pages.
+
+
+def claims_html(claims: Mapping[str, Any]) -> str:
+    """The verified claims, for whoever is debugging the bridge (claims are not secret; the token is)."""
+    items = []
+    for name, value in claims.items():
+        shown = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+        items.append(f"<li><code>{escape(str(name))}</code>: <code>{escape(shown)}</code></li>")
+    return f"<h2>Verified claims</h2><ul>{''.join(items)}</ul>"
+
+
+def signed_in(site: Site, email: str, details_html: str, claims: Mapping[str, Any]) -> Reply:
+    body = f"<p>Welcome to the {escape(site.title.lower())}.</p>{details_html}{claims_html(claims)}"
+    return site.page(200, f"Signed in as {email}", body, title="Signed in")
+
+
+def link(url: str, text: str) -> str:
+    return f'<p><a href="{escape(url)}">{escape(text)}</a></p>'
