@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import functools
 import json
 import re
 import time
@@ -17,17 +18,37 @@ import jwt
 ROOT = Path(__file__).resolve().parent.parent
 EVENTS = ROOT / "events"
 
+
+@functools.cache
+def _rsa_private_pem() -> str:
+    """Freshworks signs with RS256: one 2048-bit key per test session (made in about 0.1 s)."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    return pem.decode()
+
+
 LOGIN_TOKEN_KEY = "test-login-token-key-0123456789abcdef0123456789"
 VENDOR_KEYS = {
     "clickfunnels": "test-clickfunnels-key-0123456789abcdef01234567",
     "kustomer": "test-kustomer-key-0123456789abcdef0123456789ab",
     "happyfox": "test-happyfox-key-0123456789abcdef0123456789ab",
+    "zendesk": "test-zendesk-key-0123456789abcdef0123456789abcd",
+    "canny": "test-canny-key-0123456789abcdef0123456789abcdefg",
+    "discourse": "test-discourse-connect-secret-0123456789abcdef",
+    "freshworks": _rsa_private_pem(),
 }
 SECRET_IDS = {
     "login": "sso-bridge/login-token",
     "clickfunnels": "sso-bridge/clickfunnels",
     "kustomer": "sso-bridge/kustomer",
     "happyfox": "sso-bridge/happyfox",
+    "zendesk": "sso-bridge/zendesk",
+    "canny": "sso-bridge/canny",
+    "discourse": "sso-bridge/discourse",
+    "freshworks": "sso-bridge/freshworks",
 }
 WORKSPACE = "yourworkspace.myclickfunnels.com"
 PLATFORM_LOGIN_URL = "https://platform.example.com/login"
@@ -37,6 +58,14 @@ SPENT_LINKS_TABLE_NAME = "sso-bridge-spent-links-test"
 LINK_REVOCATIONS_TABLE_NAME = "sso-bridge-link-revocations-test"
 KUSTOMER_PORTAL_HOST = "yourcompany.kustomer.help"
 KUSTOMER_CUSTOM_DOMAIN = "help.example.com"
+ZENDESK_ACCOUNT_URL = "https://acme.zendesk.com"
+ZENDESK_HOSTS = "help.example.org"  # a host-mapped help center beside the account's own host
+CANNY_COMPANY_ID = "5f0c1d2e3a4b5c6d7e8f9a0b"
+CANNY_REDIRECT_HOSTS = "feedback.example.com,acme.canny.io"
+DISCOURSE_URL = "https://community.example.com"
+FRESHWORKS_CLIENT_ID = "sso-bridge-test-client"
+FRESHWORKS_REDIRECT_HOSTS = "acme.freshworks.com"
+FRESHWORKS_PORTAL_URL = "https://acme.freshdesk.com/support/login"
 
 
 @dataclass

@@ -20,7 +20,7 @@ import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from html import escape
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import parse_qs
 
 import jwt
@@ -33,6 +33,8 @@ __all__ = [
     "Refused",
     "Route",
     "Site",
+    "StandInContext",
+    "StandInSpec",
     "check_exp_nbf",
     "check_iat",
     "claims_html",
@@ -48,6 +50,32 @@ __all__ = [
 
 
 Route = Callable[[Request], Reply]
+
+
+@dataclass(frozen=True)
+class StandInContext:
+    """What a stand-in is made with: the vendor's host, the key seeded for it, the bridge route it sends users to."""
+
+    host: str  # the public host the real site would have
+    key: str  # the shared secret; for an RSA vendor, the private key's PEM (the stand-in keeps the public half)
+    login_url: str  # the bridge's route on the local HTTP API (what an admin pastes into the vendor)
+    env: Mapping[str, str]  # the function's environment, for the vendor's other settings (company id, client id)
+
+
+@dataclass(frozen=True)
+class StandInSpec:
+    """One vendor's stand-in, as the local stack plans it (``local.standins``): each vendor module exports ``SPEC``."""
+
+    vendor: str  # the function's folder: zendesk
+    title: str  # Zendesk help center
+    host_setting: str  # the function variable naming the vendor's host, as a URL or a bare host
+    secret_setting: str  # the function variable holding the vendor key's secret id
+    seed_var: str  # the shell variable `make run` seeds that key from (generated when unset)
+    login_path: str  # the bridge route the vendor sends users to
+    entry: str  # the stand-in page to open first
+    defaults: Mapping[str, str]  # placeholder settings that let `make run` start (LOCAL_DEFAULTS)
+    make: Callable[[StandInContext], App]
+    key_kind: Literal["secret", "rsa"] = "secret"
 
 
 class Refused(Exception):
