@@ -29,7 +29,6 @@ from sso_bridge.login_token import LoginIdentity, email_key
 from sso_bridge.observability import Logger, Metrics
 from sso_bridge.redirects import allowed_url
 from sso_bridge.request import Query
-from sso_bridge.responses import redirect_response, signed_out_page
 from sso_bridge.settings import CommonSettings, env_int, env_str, env_url
 
 AUDIENCE = "happyfox"
@@ -129,21 +128,7 @@ def login() -> Response:
 
 @app.get("/happyfox/logout")
 def logout() -> Response:
-    logger.info("signed out", extra={"outcome": "logout", "vendor": AUDIENCE})
-    # With OIDC_LOGOUT, the provider's session ends too (RP-initiated logout), then back to PLATFORM_LOGOUT_URL.
-    provider_logout = flow.oidc.logout_url(settings.logout_url) if flow.oidc is not None else None
-    if provider_logout:
-        return redirect_response(provider_logout)
-    if settings.logout_url:
-        return redirect_response(settings.logout_url)
-    # A page with ways forward: back to the platform (PLATFORM_HOME_URL, else PLATFORM_LOGIN_URL's origin), or to
-    # the support centre.
-    return signed_out_page(
-        portal_name=settings.common.portal_name,
-        portal_url=f"{settings.account_url}/",
-        request_id=app.current_event.request_context.request_id,
-        context=flow.page_context(),
-    )
+    return flow.signed_out(portal_url=f"{settings.account_url}/", logout_url=settings.logout_url)
 
 
 lambda_handler = lambda_entry(app, logger=logger, metrics=metrics, trace_subsegments=settings.common.trace_subsegments)

@@ -359,8 +359,10 @@ def test_the_callback_returns_the_user_where_they_were_going_with_a_fresh_login_
     claims = signed_in(bridge, started, response)
     after = int(time.time())
 
-    assert set(claims) == {"email", "name", "aud", "iat", "exp", "jti"}
+    assert set(claims) == {"email", "name", "aud", "iat", "exp", "jti", "sub"}
     assert (claims["email"], claims["name"], claims["aud"]) == (provider.user.email, provider.user.name, "clickfunnels")
+    # The provider's subject rides along: portals that map users by a stable id (Canny, Discourse) take it
+    assert claims["sub"] == provider.user.sub
     assert claims["iat"] in range(before, after + 1)
     assert claims["exp"] - claims["iat"] == 60
     assert re.fullmatch(r"[A-Za-z0-9_-]{22}", claims["jti"])  # 128 random bits
@@ -401,13 +403,14 @@ def test_an_email_links_destination_takes_the_place_of_the_requests_own_in_the_r
 def _login_token_length(email: str, name: str) -> int:
     """The length of the login token the callback makes for this identity (its claims' values are fixed-size)."""
     claims = {"email": email, "name": name, "aud": "clickfunnels", "iat": NOW, "exp": NOW + 60, "jti": "j" * 22}
+    claims["sub"] = User().sub
     return len(jwt.encode(claims, LOGIN_TOKEN_KEY, algorithm="HS256"))
 
 
 def test_the_longest_login_token_is_4096_characters_and_a_longer_identity_is_refused(bridge: Bridge) -> None:
     """An email and a name each within their limits can still make a login token longer than the vendor routes
     read (emoji are 12 characters each in JSON): refused as an unusable address, never a 500."""
-    email = "\U0001f600" * 240 + "@example.com"
+    email = "\U0001f600" * 238 + "@example.com"
     names = ["a" * count + "\u00e9" * accents for accents in range(3) for count in range(40)]
     longest = next(name for name in names if _login_token_length(email, name) == 4096)
     too_long = next(name for name in names if _login_token_length(email, name) == 4097)

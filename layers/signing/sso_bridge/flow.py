@@ -11,6 +11,10 @@ HEAD answer a confirmation page; only its POST spends the link, once, and then t
 HEAD with an interactive token gets the same page's status and no token either. The POST must come from that
 page in the same browser (``sso_bridge.link_form``): another site's form spends nothing.
 
+A portal that must start sign-in itself (it signs a nonce it made: Discourse, Freshworks) gets the reader of a spent
+link through ``hand_off``: the identity waits in a short-lived cookie (``sso_bridge.handoff``) while the portal
+sends the browser back with its parameters.
+
 A link that can no longer sign anyone in (spent, expired, revoked) sends its reader through sign-in and back; a
 vendor that takes a deep link (``deep_link_param``) gets the link's signed ``redirect_to`` back as that query
 parameter, checked against its allow-list before the reader leaves.
@@ -23,6 +27,7 @@ import time
 from collections.abc import Collection
 
 from .errors import BridgeError, InvalidLoginToken, LinkPostRefused, LoginRequired, MalformedLoginToken, NotFound
+from .handoff import HANDOFF_SECONDS, Handoff
 from .http import App, NoRoute, Response
 from .i18n import N_
 from .link_form import bind, check_post
@@ -33,7 +38,14 @@ from .oidc import CALLBACK_PATH, OidcSignIn
 from .pages import PageContext
 from .redirects import allowed_url
 from .request import Query, login_redirect_url, public_origin, request_url
-from .responses import confirmation_page, error_response, page_response, redirect_response, wants_json
+from .responses import (
+    confirmation_page,
+    error_response,
+    page_response,
+    redirect_response,
+    signed_out_page,
+    wants_json,
+)
 from .secrets import KeyCache
 from .settings import CommonSettings
 
@@ -86,6 +98,7 @@ class SignIn:
         self.metrics = metrics
         self.deep_link_param = deep_link_param
         self.deep_link_hosts = frozenset(deep_link_hosts)
+        self.handoff = Handoff(audience)
         # No AWS call here: the store makes its client on the first link it sees.
         self.links = links or LinkStore(settings.spent_links_table, settings.link_revocations_table)
         self.keys = keys or KeyCache(
@@ -123,6 +136,10 @@ class SignIn:
         """The user the login token vouches for, once they may be signed in; ``LoginRequired`` before any fetch
         when there is no token, ``ConfirmationRequired`` for a link opened with GET or HEAD."""
         token = query.get("login_token", max_length=MAX_TOKEN_LENGTH)
+        handed_off = token is None
+        if token is None:
+            # Back from a portal that started its own sign-in after ``hand_off``: the identity is in the cookie.
+            token = self.handoff.token(self.app.current_event)
         if token is None:
             raise LoginRequired("login_token_missing")
         user = verify_login_token(
@@ -133,6 +150,8 @@ class SignIn:
             link_max_ttl=self.settings.link_token_max_ttl,
             leeway=self.settings.login_token_leeway,
         )
+        if handed_off and user.is_link:
+            raise InvalidLoginToken("handoff_link")  # the bridge only ever keeps an interactive token there
         method = self.method
         if user.is_link:
             if method != "POST":
@@ -148,7 +167,43 @@ class SignIn:
     def redirect(self, location: str) -> Response:
         """The redirect that carries a vendor token; 303 after the link's POST, so the browser follows with GET."""
         status = 303 if self.method == "POST" else 302
-        return redirect_response(location, referrer_policy=self.settings.referrer_policy, status=status)
+        return self.finish(redirect_response(location, referrer_policy=self.settings.referrer_policy, status=status))
+
+    def finish(self, response: Response) -> Response:
+        """A response that hands a vendor token over: the hand-off cookie, if this request had one, is spent."""
+        if self.handoff.name in self.app.current_event.cookies:
+            response.cookies.append(self.handoff.clear())
+        return response
+
+    def hand_off(self, user: LoginIdentity, start_url: str) -> Response:
+        """Send ``user`` to the portal's own start of sign-in (``start_url``), which sends them back with its
+        parameters; meanwhile who they are waits in the hand-off cookie. For portals whose answer signs a value
+        they made (a nonce): the bridge cannot mint it before they ask."""
+        login_key = next(iter(self.keys.login_token_keys(self.settings.login_token_secret_id)))
+        lifetime = min(HANDOFF_SECONDS, self.settings.login_token_max_ttl)
+        status = 303 if self.method == "POST" else 302
+        response = redirect_response(start_url, status=status)
+        response.cookies.append(self.handoff.cookie(user, login_key=login_key, lifetime=lifetime))
+        extra = {"outcome": "handed_off", "kind": str(user.kind), "login_jti": user.jti, "vendor": self.audience}
+        self.logger.info("sent to the portal to start sign-in", extra=extra)
+        self.metrics.count("HandedOff")
+        return response
+
+    def signed_out(self, *, portal_url: str, logout_url: str | None) -> Response:
+        """A portal's remote logout: the provider's session ends too (``OIDC_LOGOUT``), then ``logout_url``
+        (``PLATFORM_LOGOUT_URL``); without either, a signed-out page with ways forward (the platform, the portal)."""
+        self.logger.info("signed out", extra={"outcome": "logout", "vendor": self.audience})
+        provider_logout = self.oidc.logout_url(logout_url) if self.oidc is not None else None
+        if provider_logout:
+            return redirect_response(provider_logout)
+        if logout_url:
+            return redirect_response(logout_url)
+        return signed_out_page(
+            portal_name=self.settings.portal_name,
+            portal_url=portal_url,
+            request_id=self.app.current_event.request_context.request_id,
+            context=self.page_context(),
+        )
 
     def issued(self, user: LoginIdentity, **fields: str | None) -> None:
         """Log and count a vendor token; ``fields`` are the vendor's own (its jti, the brand)."""

@@ -19,9 +19,10 @@ import enum
 import re
 import time
 import unicodedata
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 import jwt
 
@@ -33,13 +34,17 @@ __all__ = [
     "MAX_EMAIL_LENGTH",
     "MAX_NAME_LENGTH",
     "MAX_TOKEN_LENGTH",
+    "PROFILE_CLAIMS",
     "LoginIdentity",
+    "Profile",
     "TokenKind",
     "check_campaign",
     "check_email",
     "check_name",
     "email_key",
     "has_hidden_characters",
+    "profile_claims",
+    "read_profile",
     "verify_login_token",
 ]
 
@@ -72,6 +77,44 @@ class TokenKind(enum.StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
+class Profile:
+    """What some portals take besides the email and name, from the login token when the platform sends it.
+
+    Each is optional and checked like ``name`` (type, length, no hidden characters), because each ends up in a
+    vendor's token and on its pages. ``subject`` (the ``sub`` claim) is a stable id for portals that map users by
+    one (Canny's ``id``, Discourse's ``external_id``); the portal falls back to the email without it.
+    """
+
+    subject: str | None = None
+    external_id: str | None = None
+    organization: str | None = None
+    tags: tuple[str, ...] = ()
+    locale_id: int | None = None
+    avatar_url: str | None = None
+    given_name: str | None = None
+    family_name: str | None = None
+
+
+# Login-token claim -> Profile field; also what an interactive token minted from an identity carries back.
+PROFILE_CLAIMS = {
+    "sub": "subject",
+    "external_id": "external_id",
+    "organization": "organization",
+    "tags": "tags",
+    "locale_id": "locale_id",
+    "avatar_url": "avatar_url",
+    "given_name": "given_name",
+    "family_name": "family_name",
+}
+MAX_ID_LENGTH = 255
+MAX_TAGS = 50
+MAX_TAG_LENGTH = 64
+MAX_LOCALE_ID = 1_000_000
+# A tag is a word (Zendesk splits its tags claim on commas and spaces).
+_TAG = re.compile(r"^[^\s,]{1,64}$")
+
+
+@dataclass(frozen=True, slots=True)
 class LoginIdentity:
     email: str
     name: str | None
@@ -81,6 +124,7 @@ class LoginIdentity:
     expires_at: int
     kind: TokenKind = TokenKind.INTERACTIVE
     campaign: str | None = None
+    profile: Profile = field(default_factory=Profile)
 
     @property
     def is_link(self) -> bool:
@@ -140,6 +184,63 @@ def email_key(email: str) -> str:
 def check_name(value: object) -> str | None:
     """A display name the bridge accepts (``None`` for none); the same rule for minting tools."""
     return _optional_text({"name": value}, "name", MAX_NAME_LENGTH)
+
+
+def _tags(value: object) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list) or not all(isinstance(tag, str) for tag in value):
+        raise InvalidLoginToken("claim_type", detail="tags")
+    if len(value) > MAX_TAGS:
+        raise MalformedLoginToken("claim_too_long", detail="tags")
+    if not all(_TAG.fullmatch(tag) and not has_hidden_characters(tag) for tag in value):
+        raise MalformedLoginToken("claim_characters", detail="tags")
+    return tuple(dict.fromkeys(value))
+
+
+def _locale_id(value: object) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidLoginToken("claim_type", detail="locale_id")
+    if not 0 < value <= MAX_LOCALE_ID:
+        raise MalformedLoginToken("claim_characters", detail="locale_id")
+    return value
+
+
+def _avatar_url(value: object) -> str | None:
+    """An https URL with a host: it becomes an image a portal loads for everyone who sees the user."""
+    text = _optional_text({"avatar_url": value}, "avatar_url", 2048)
+    if text is None:
+        return None
+    parts = urlsplit(text)
+    if parts.scheme != "https" or not parts.hostname or "@" in parts.netloc or not text.isascii() or " " in text:
+        raise MalformedLoginToken("claim_characters", detail="avatar_url")
+    return text
+
+
+def read_profile(claims: Mapping[str, object]) -> Profile:
+    """The optional portal claims of a verified login token (or of anything as untrusted)."""
+    return Profile(
+        subject=_optional_text(dict(claims), "sub", MAX_ID_LENGTH),
+        external_id=_optional_text(dict(claims), "external_id", MAX_ID_LENGTH),
+        organization=_optional_text(dict(claims), "organization", MAX_ID_LENGTH),
+        tags=_tags(claims.get("tags")),
+        locale_id=_locale_id(claims.get("locale_id")),
+        avatar_url=_avatar_url(claims.get("avatar_url")),
+        given_name=_optional_text(dict(claims), "given_name", MAX_NAME_LENGTH),
+        family_name=_optional_text(dict(claims), "family_name", MAX_NAME_LENGTH),
+    )
+
+
+def profile_claims(profile: Profile) -> dict[str, Any]:
+    """``profile`` back as login-token claims (only those set): for a token minted from a checked identity."""
+    claims: dict[str, Any] = {}
+    for claim, attribute in PROFILE_CLAIMS.items():
+        value = getattr(profile, attribute)
+        if value is not None and value != ():
+            claims[claim] = list(value) if isinstance(value, tuple) else value
+    return claims
 
 
 def check_campaign(value: object) -> str | None:
@@ -236,6 +337,7 @@ def verify_login_token(
         expires_at=expires_at,
         kind=kind,
         campaign=check_campaign(claims.get("campaign")),
+        profile=read_profile(claims),
     )
 
 

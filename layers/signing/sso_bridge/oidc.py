@@ -18,7 +18,7 @@ import json
 import re
 import secrets
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
@@ -35,7 +35,15 @@ from .errors import (
 from .http import Event, Response
 from .id_token import verify_id_token
 from .link_store import LinkStore
-from .login_token import MAX_TOKEN_LENGTH, check_email, check_name
+from .login_token import (
+    MAX_TOKEN_LENGTH,
+    PROFILE_CLAIMS,
+    Profile,
+    check_email,
+    check_name,
+    profile_claims,
+    read_profile,
+)
 from .observability import Logger, Metrics
 from .oidc_provider import ClientCredentials, Provider
 from .oidc_state import CALLBACK_PATH, COOKIE_PREFIX, SignInState, StateSigner, cookie_name
@@ -69,6 +77,23 @@ def callback_url(event: Event, public_host: str | None = None) -> str:
 class _Identity:
     email: str
     name: str | None
+    profile: Profile = field(default_factory=Profile)
+
+
+def _profile(subject: str, source: dict[str, Any], claims: dict[str, Any]) -> Profile:
+    """The provider's stable subject and the names some portals take; an odd one is dropped, like the name."""
+    found: dict[str, Any] = {"sub": subject}
+    for claim in ("given_name", "family_name"):
+        found[claim] = source.get(claim, claims.get(claim))
+    profile = Profile()
+    for claim, value in found.items():
+        try:
+            profile = replace(
+                profile, **{PROFILE_CLAIMS[claim]: getattr(read_profile({claim: value}), PROFILE_CLAIMS[claim])}
+            )
+        except BridgeError:
+            continue
+    return profile
 
 
 class OidcSignIn:
@@ -269,7 +294,7 @@ class OidcSignIn:
             name = check_name(source.get("name", claims.get("name")))
         except BridgeError:
             name = None  # an odd display name is dropped, not a reason to refuse the user
-        return _Identity(email=email, name=name)
+        return _Identity(email=email, name=name, profile=_profile(subject, source, claims))
 
     def _login_token(self, identity: _Identity, *, audience: str, now: int) -> str:
         claims: dict[str, Any] = {
@@ -281,6 +306,7 @@ class OidcSignIn:
         }
         if identity.name:
             claims["name"] = identity.name
+        claims.update(profile_claims(identity.profile))
         token = jwt.encode(claims, self._login_key(), algorithm="HS256")
         if len(token) > MAX_TOKEN_LENGTH:  # cannot happen with the checked email and name; never a 500 if it did
             raise UnverifiedIdentity("oidc_email_invalid", detail="login token too long")
