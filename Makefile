@@ -28,7 +28,7 @@ endef
 arg = '$(subst ','"'"',$(if $(findstring $(newline),$(value $(1))),$(error $(1) must be one line),$(value $(1))))'
 
 .PHONY: help venv run test lint typecheck validate build deploy unit integration e2e build-test bench chromium \
-	oidc-provider login-token audit link links revoke rotate-login-key clean fuzz mutate smoke
+	oidc-provider login-token audit link links revoke rotate-login-key clean fuzz mutate smoke vendor-public-key
 
 help:
 	@echo "make run        local stack on http://localhost:$${PORT:-3000} (no AWS account, no Docker)"
@@ -40,13 +40,14 @@ help:
 	@echo "make bench      benchmarks"
 	@echo "make smoke [STACK_NAME=..] [LOCAL=1]   prove a stack works: each vendor's sign-in, keys, pages (no vendor account made)"
 	@echo "make link PROVIDER=clickfunnels EMAIL=jane@example.com [NAME=..] [TTL=7d] [REDIRECT_TO=..] [CAMPAIGN=..] [VIA=api] [LOCAL=1]"
-	@echo "                 one email link, printed (PROVIDER: clickfunnels, kustomer, happyfox)"
+	@echo "                 one email link, printed (PROVIDER: any portal, e.g. clickfunnels, zendesk, discourse)"
 	@echo "make links PROVIDER=kustomer IN=contacts.csv OUT=links.csv [TTL=..] [CAMPAIGN=..] [LOCAL=1]   a link per contact"
 	@echo "make revoke EMAIL=jane@example.com [LOCAL=1]   withdraw every email link issued to an address so far"
 	@echo "make rotate-login-key [EMERGENCY=1] [SHOW_KEY=1] [LOCAL=1]   new login-token key (EMERGENCY: old one refused at once)"
+	@echo "make vendor-public-key PROVIDER=freshworks [LOCAL=1]   the public key to paste into the vendor (PEM on stdout)"
 	@echo "make login-token EMAIL=you@example.com AUD=clickfunnels [NAME=..] [TTL=120]   login token for the local stack"
 	@echo "make messages   extract the pages' messages and update each language's catalog (.po) to translate"
-	@echo "make audit EMAIL=jane@example.com | JTI=...  [JSON=1] [LOCAL=1]   issued HappyFox tokens"
+	@echo "make audit EMAIL=jane@example.com | JTI=...  [JSON=1] [LOCAL=1]   issued HappyFox and Zendesk tokens"
 	@echo "make mutate     mutation testing (mutmut) of the login-token, redirect, request, link-store and OpenID checks"
 	@echo "make fuzz [FUZZ_SECONDS=300]   fuzz the login-token and URL checks and the OpenID callback (atheris), per target"
 
@@ -137,6 +138,11 @@ switch = $(filter-out 0 no false off,$(value $(1)))
 rotate-login-key: venv
 	@$(BIN)/python -m ops.rotate_key $(if $(call switch,EMERGENCY),--emergency) \
 		$(if $(call switch,SHOW_KEY),--show-key) $(OPS_TARGET)
+
+# The public half of a vendor's RSA signing key (ops/vendor_public_key.py; Freshworks), to paste into the vendor's
+# SSO settings: the PEM alone on stdout (`> freshworks.pub`), what was read on stderr; never the private key.
+vendor-public-key: venv
+	@$(BIN)/python -m ops.vendor_public_key --make --provider=$(call arg,PROVIDER) $(OPS_TARGET)
 
 # The pages' messages (layers/signing/sso_bridge/locale; README "The pages readers see"): pybabel extracts every
 # N_("...") of the layer and of the vendors' functions (their own refusals) into sso_bridge.pot and updates each language's .po: new messages come untranslated, changed ones marked

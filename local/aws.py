@@ -1,8 +1,9 @@
 """Emulated AWS for the local stack: moto in server mode, seeded with the template's secrets and tables.
 
 Which secrets and tables exist is read from template.yaml (the functions' ``*_SECRET_ID`` variables and every
-``AWS::DynamoDB::Table``), so a vendor added there is served locally with no change here. Secrets an operator
-creates by hand in AWS (a Kustomer brand's) are planned with ``plan_extra_secret``.
+``AWS::DynamoDB::Table``), so a vendor added there is served locally with no change here; the shell variable
+that seeds a vendor's key, and its kind (a secret, or an RSA key), come from its stand-in module's ``SPEC``.
+Secrets an operator creates by hand in AWS (a Kustomer brand's) are planned with ``plan_extra_secret``.
 """
 
 from __future__ import annotations
@@ -13,16 +14,19 @@ import secrets
 import socket
 from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import boto3
 from moto.server import ThreadedMotoServer
 
 from local.template import functions, table_definition
+from local.vendors import seed_var as vendor_seed_var
+from local.vendors import spec_for_secret
 
 __all__ = [
     "LocalSecret",
     "LocalTable",
+    "new_key",
     "plan_extra_secret",
     "plan_secrets",
     "plan_tables",
@@ -32,7 +36,7 @@ __all__ = [
 ]
 
 REGION = "eu-west-1"
-_LOGIN_TOKEN_PREFIX = "LOGIN_TOKEN"
+KeyKind = Literal["secret", "rsa"]
 
 
 @dataclass(frozen=True)
@@ -43,6 +47,7 @@ class LocalSecret:
     seed_var: str  # the shell variable that sets its value, e.g. CLICKFUNNELS_JWT_SECRET
     value: str
     generated: bool
+    kind: KeyKind = "secret"  # "rsa": a PEM private key (the banner does not print it)
 
 
 @dataclass(frozen=True)
@@ -66,19 +71,28 @@ def _refs(template: dict[str, Any], resource_type: str) -> dict[str, str]:
     return found
 
 
-def _seed_var(env_var: str) -> str:
-    # LOGIN_TOKEN_SECRET_ID -> LOGIN_TOKEN_SECRET; <VENDOR>_SECRET_ID -> <VENDOR>_JWT_SECRET.
-    prefix = env_var.removesuffix("_SECRET_ID")
-    return f"{prefix}_SECRET" if prefix == _LOGIN_TOKEN_PREFIX else f"{prefix}_JWT_SECRET"
+def new_key(kind: KeyKind = "secret") -> str:
+    """A key for a seed variable left unset: a random secret, or for ``rsa`` a 2048-bit RSA private key (PKCS#8
+    PEM), the least Freshworks' function signs with."""
+    if kind != "rsa":
+        return secrets.token_urlsafe(48)
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    return pem.decode("ascii")
 
 
 def plan_secrets(template: dict[str, Any], environ: Mapping[str, str]) -> list[LocalSecret]:
-    """One secret per ``*_SECRET_ID`` variable; the value from its seed variable, else a random key."""
+    """One secret per ``*_SECRET_ID`` variable; the value from its seed variable, else a new key of its kind."""
     planned = []
     for env_var, logical_id in _refs(template, "AWS::SecretsManager::Secret").items():
         if not env_var.endswith("_SECRET_ID"):
             continue
-        seed_var = _seed_var(env_var)
+        seed_var = vendor_seed_var(env_var)
+        spec = spec_for_secret(env_var)
+        kind: KeyKind = spec.key_kind if spec is not None else "secret"
         default_name = "sso-bridge/" + env_var.removesuffix("_SECRET_ID").lower().replace("_", "-")
         value = environ.get(seed_var, "")
         planned.append(
@@ -87,8 +101,9 @@ def plan_secrets(template: dict[str, Any], environ: Mapping[str, str]) -> list[L
                 logical_id=logical_id,
                 name=environ.get(env_var) or default_name,
                 seed_var=seed_var,
-                value=value or secrets.token_urlsafe(48),
+                value=value or new_key(kind),
                 generated=not value,
+                kind=kind,
             )
         )
     return planned

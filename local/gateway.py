@@ -4,7 +4,8 @@ Handlers see the event shape they meet in AWS (``events/*.json``), with two loca
 Host header (``localhost:3000``) and ``x-forwarded-proto`` is ``http``, so absolute URLs the handlers build
 point back at the local stack. With ``vendor_origins``, a redirect to a vendor host that has a local
 stand-in (``https://yourworkspace.myclickfunnels.com/sso?...``) is sent to the stand-in instead
-(``http://localhost:3004/sso?...``), path and query untouched.
+(``http://localhost:3004/sso?...``), path and query untouched; so is a page's form that posts to one (Zendesk's),
+with the page's ``form-action`` policy to match.
 """
 
 from __future__ import annotations
@@ -31,7 +32,9 @@ __all__ = [
     "RouteTable",
     "function_url_app",
     "http_api_app",
+    "local_forms",
     "local_location",
+    "local_policy",
     "to_event",
     "to_reply",
 ]
@@ -186,12 +189,49 @@ def local_location(location: str, vendor_origins: Mapping[str, str]) -> str:
     return location
 
 
+def local_policy(policy: str, vendor_origins: Mapping[str, str]) -> str:
+    """A Content-Security-Policy with each ``form-action`` source that is exactly ``https://<host>`` of a stand-in
+    replaced by the stand-in's origin (its form posts there now: ``local_forms``). Anything else is left as is."""
+    directives = policy.split(";")
+    for index, directive in enumerate(directives):
+        words = directive.split()
+        if not words or words[0].lower() != "form-action":
+            continue
+        local = [vendor_origins.get(word.removeprefix("https://"), word) if _https(word) else word for word in words]
+        if local != words:
+            directives[index] = (" " if index else "") + " ".join(local)
+    return ";".join(directives)
+
+
+def _https(source: str) -> bool:
+    return source.startswith("https://") and "/" not in source.removeprefix("https://")
+
+
+def local_forms(body: bytes, vendor_origins: Mapping[str, str]) -> bytes:
+    """An HTML page whose forms post to ``https://<host>`` of a stand-in (Zendesk's ``/access/jwt``): posting to
+    the stand-in instead, the rest of the action untouched, as ``local_location`` does for redirects."""
+    for host, origin in vendor_origins.items():
+        action = re.compile(rb'\baction="https://' + re.escape(host.encode()) + rb'(?=[/?#"])')
+        body = action.sub(b'action="' + origin.encode().replace(b"\\", b"\\\\"), body)
+    return body
+
+
 def _to_local(reply: Reply, vendor_origins: Mapping[str, str]) -> Reply:
-    if vendor_origins:
-        reply.headers = [
-            (name, local_location(value, vendor_origins) if name.lower() == "location" else value)
-            for name, value in reply.headers
-        ]
+    """The reply with its way to a vendor (a redirect, or a form and the policy that lets it post) on the stand-in."""
+    if not vendor_origins:
+        return reply
+    headers = []
+    for name, value in reply.headers:
+        lowered = name.lower()
+        if lowered == "location":
+            value = local_location(value, vendor_origins)
+        elif lowered == "content-security-policy":
+            value = local_policy(value, vendor_origins)
+        headers.append((name, value))
+    reply.headers = headers
+    content_type = next((value for name, value in headers if name.lower() == "content-type"), "")
+    if content_type.lower().startswith("text/html"):
+        reply.body = local_forms(reply.body, vendor_origins)
     return reply
 
 

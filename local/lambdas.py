@@ -8,7 +8,6 @@ already sets wins (same variable names as in Lambda).
 from __future__ import annotations
 
 import importlib
-import json
 import os
 import sys
 import threading
@@ -22,9 +21,9 @@ from types import ModuleType
 from typing import Any
 
 from local.template import TEMPLATE, FunctionSpec, resolve
+from local.vendors import SPECS
 
 __all__ = [
-    "DEMO_KUSTOMER_BRAND",
     "LOCAL_DEFAULTS",
     "LocalFunction",
     "add_layers_to_path",
@@ -34,25 +33,10 @@ __all__ = [
 ]
 
 ROOT = TEMPLATE.parent
-# A Kustomer brand to try /kustomer/brands/{brand}/login with; the stack seeds its secret.
-DEMO_KUSTOMER_BRAND = "acme"
-_DEMO_BRANDS = {
-    DEMO_KUSTOMER_BRAND: {
-        "secret_id": f"sso-bridge/kustomer/{DEMO_KUSTOMER_BRAND}",
-        "redirect_hosts": [f"{DEMO_KUSTOMER_BRAND}.kustomer.help"],
-        "portal_url": f"https://{DEMO_KUSTOMER_BRAND}.kustomer.help/login",
-    }
-}
-# Placeholders that let the stack start and every link on its index work; they win over the template's
-# parameter defaults (not over its literals), and the shell overrides them (an empty value included).
-LOCAL_DEFAULTS = {
-    "CLICKFUNNELS_WORKSPACE_DOMAIN": "yourworkspace.myclickfunnels.com",
-    "KUSTOMER_REDIRECT_HOSTS": "yourcompany.kustomer.help",
-    "KUSTOMER_PORTAL_URL": "https://yourcompany.kustomer.help/login",
-    "KUSTOMER_BRANDS": json.dumps(_DEMO_BRANDS, separators=(",", ":")),
-    "KUSTOMER_BRAND_SECRET_PREFIX": "sso-bridge/kustomer/",
-    "HAPPYFOX_ACCOUNT_URL": "https://yourcompany.happyfox.com",
-}
+# Placeholders that let the stack start and every link on its index work, one vendor's from its stand-in module
+# (``SPEC.defaults``); they win over the template's parameter defaults (not over its literals), and the shell
+# overrides them (an empty value included).
+LOCAL_DEFAULTS: dict[str, str] = {name: value for spec in SPECS for name, value in spec.defaults.items()}
 
 
 @dataclass

@@ -15,6 +15,7 @@ from local.pages import Link, Section, index_page
 from local.plan import StackPlan
 from local.server import Reply, Request
 from local.standins import StandIn, kustomer_brands
+from local.vendors import spec_for_secret
 
 if TYPE_CHECKING:
     from local.aws import LocalSecret
@@ -118,6 +119,18 @@ def make_listing(
     return Listing(sections, notes)
 
 
+def _generated_key(item: LocalSecret) -> str:
+    """``VAR=value`` to export; an RSA key is many lines, so its variable and how to see its public half."""
+    if item.kind != "rsa":
+        return f"{item.seed_var}={item.value}"
+    spec = spec_for_secret(item.env_var or "")
+    vendor = spec.vendor if spec is not None else "freshworks"
+    return (
+        f"{item.seed_var}: a new RSA private key (PEM, not shown; "
+        f"make vendor-public-key PROVIDER={vendor} LOCAL=1 prints its public key)"
+    )
+
+
 def banner(
     config: Config,
     listing: Listing,
@@ -129,14 +142,16 @@ def banner(
     generated = [item for item in local_secrets if item.generated]
     if generated:
         lines.append("  Generated keys (set these variables to keep them across runs):")
-        lines += [f"    {item.seed_var}={item.value}" for item in generated]
+        lines += [f"    {_generated_key(item)}" for item in generated]
     width = max((len(url) for section in listing.sections for url, _ in section.links), default=0) + 3
     for section in listing.sections:
         if section.title in ("Local", "OpenID provider (sign-in)"):
             continue
         heading = section.title
         if section.title == "Vendor stand-ins":
-            heading += " (vendor hosts are served locally; VENDOR_STANDINS=off for the real ones)"
+            heading += (
+                " (open one, press Log in; vendor hosts are served locally; VENDOR_STANDINS=off for the real ones)"
+            )
         lines.append(f"  {heading}:")
         # A templated path ({brand}) is no link to open: the index shows it as text, the banner not at all.
         lines += [f"    {url.ljust(width)}{what}" for url, what in section.links if "{" not in url]

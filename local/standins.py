@@ -1,4 +1,5 @@
-"""Vendor stand-ins: the placeholder vendor hosts `make run` answers for, and the Kustomer brands behind them.
+"""Vendor stand-ins: the placeholder vendor hosts `make run` answers for, planned from each vendor's ``SPEC``
+(``local.vendors.SPECS``), and the Kustomer brands behind Kustomer's.
 
 A sign-in then ends on the vendor's "Signed in as ..." page (``local.vendors``), each stand-in checking the
 vendor token with the key the stack seeded for it.
@@ -8,14 +9,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
-from urllib.parse import urlsplit
 
-from local import vendors
 from local.console import note
-from local.lambdas import DEMO_KUSTOMER_BRAND, LOCAL_DEFAULTS
 from local.server import App, Reply, Request
+from local.vendors import SPECS
+from local.vendors.kustomer import DEMO_BRAND, portal_hosts
+from local.vendors.kustomer import SPEC as KUSTOMER
+from local.vendors.site import StandInContext, StandInSpec
 
 if TYPE_CHECKING:
     from local.aws import LocalSecret
@@ -26,8 +28,10 @@ __all__ = [
     "brand_secrets",
     "brand_seed_var",
     "kustomer_brands",
+    "placeholder_hosts",
     "plan_standins",
     "standin_app",
+    "usable_key",
 ]
 
 
@@ -42,22 +46,11 @@ class KustomerBrand:
         return "/kustomer/login" if self.name is None else f"/kustomer/brands/{self.name}/login"
 
 
-def _host(url: str) -> str:
-    return (urlsplit(url.strip()).hostname or "").lower()
-
-
-def _hosts(portal_url: str, redirect_hosts: Sequence[str]) -> tuple[str, ...]:
-    hosts = [_host(portal_url)] if portal_url.strip() else []
-    hosts += [host.strip().lower() for host in redirect_hosts if host.strip()]
-    return tuple(dict.fromkeys(host for host in hosts if host))
-
-
 def kustomer_brands(env: Mapping[str, str]) -> list[KustomerBrand]:
     """The Kustomer function's brands, default first, read leniently: the function itself refuses bad ones."""
     if "KUSTOMER_SECRET_ID" not in env:
         return []
-    hosts = _hosts(env.get("KUSTOMER_PORTAL_URL", ""), env.get("KUSTOMER_REDIRECT_HOSTS", "").split(","))
-    brands = [KustomerBrand(None, env["KUSTOMER_SECRET_ID"], hosts)]
+    brands = [KustomerBrand(None, env["KUSTOMER_SECRET_ID"], KUSTOMER.hosts_in(env))]
     try:
         config = json.loads(env.get("KUSTOMER_BRANDS") or "{}")
     except ValueError:
@@ -67,7 +60,7 @@ def kustomer_brands(env: Mapping[str, str]) -> list[KustomerBrand]:
             continue
         listed, portal = entry.get("redirect_hosts"), entry.get("portal_url")
         redirect = [host for host in listed if isinstance(host, str)] if isinstance(listed, list) else []
-        hosts = _hosts(portal if isinstance(portal, str) else "", redirect)
+        hosts = portal_hosts(portal if isinstance(portal, str) else "", redirect)
         brands.append(KustomerBrand(str(name), entry["secret_id"], hosts))
     return brands
 
@@ -90,76 +83,101 @@ def brand_secrets(
             if brand.name is None or brand.secret_id in taken:
                 continue
             seed_var = brand_seed_var(brand.name)
-            demo = brand.name == DEMO_KUSTOMER_BRAND and "KUSTOMER_BRANDS" not in shell
+            demo = brand.name == DEMO_BRAND and "KUSTOMER_BRANDS" not in shell
             if demo or seed_var in shell:
                 found.append(plan_extra_secret(brand.secret_id, seed_var, shell))
                 taken.add(brand.secret_id)
     return found
 
 
-def _placeholder_hosts() -> frozenset[str]:
-    """The vendor hosts of ``LOCAL_DEFAULTS``: made up, so the stack may answer for them."""
-    hosts = {LOCAL_DEFAULTS["CLICKFUNNELS_WORKSPACE_DOMAIN"], _host(LOCAL_DEFAULTS["HAPPYFOX_ACCOUNT_URL"])}
-    for brand in kustomer_brands({**LOCAL_DEFAULTS, "KUSTOMER_SECRET_ID": "-"}):
+def placeholder_hosts() -> frozenset[str]:
+    """Every vendor host of the local defaults (``SPEC.defaults``): made up, so the stack may answer for them."""
+    hosts = {host for spec in SPECS for host in spec.hosts_in(spec.defaults)}
+    for brand in kustomer_brands({**KUSTOMER.defaults, "KUSTOMER_SECRET_ID": "-"}):
         hosts.update(brand.hosts)
     return frozenset(hosts)
+
+
+def usable_key(spec: StandInSpec, key: str) -> bool:
+    """Whether the stand-in can check tokens with ``key``: an RSA vendor's must be a PEM private key (a
+    placeholder such as REPLACE_ME is left to the function, which answers 503, and gets no stand-in)."""
+    if not key:
+        return False
+    if spec.key_kind != "rsa":
+        return True
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    try:
+        private = serialization.load_pem_private_key(key.encode(), password=None)
+    except (ValueError, TypeError):
+        return False
+    return isinstance(private, rsa.RSAPrivateKey)
 
 
 @dataclass(frozen=True)
 class StandIn:
     """A vendor site served locally for a placeholder host; ``entry`` is the page to open first."""
 
-    vendor: str  # clickfunnels, kustomer, happyfox
+    spec: StandInSpec = field(repr=False)
     host: str
-    key: str
+    key: str = field(repr=False)
     entry: str
-    login_url: str = ""  # Kustomer's Redirect URI, HappyFox's Remote Login URL (on the stack's HTTP API)
+    login_url: str  # the bridge's route the vendor sends users to (Kustomer's: the brand's)
+    env: Mapping[str, str] = field(repr=False, compare=False)  # the function's environment, as it sees it
     brand: str | None = None
+    start: bool = True  # where users start; False: another host of the vendor's, where the bridge sends them
+
+    @property
+    def vendor(self) -> str:
+        return self.spec.vendor
 
     @property
     def label(self) -> str:
-        titles = {
-            "clickfunnels": "ClickFunnels customer center",
-            "kustomer": "Kustomer help center",
-            "happyfox": "HappyFox support centre",
-        }
+        if not self.start:
+            return f"{self.spec.title}: {self.host}, where the bridge sends you back"
         brand = f", brand {self.brand}" if self.brand else ""
-        return f"{titles[self.vendor]} for {self.host}{brand}"
+        return f"{self.spec.title} for {self.host}{brand}"
 
     def app(self) -> App:
-        if self.vendor == "clickfunnels":
-            return vendors.clickfunnels(workspace_domain=self.host, key=self.key)
-        if self.vendor == "kustomer":
-            return vendors.kustomer(portal_host=self.host, key=self.key, redirect_uri=self.login_url)
-        return vendors.happyfox(account_host=self.host, key=self.key, remote_login_url=self.login_url)
+        return self.spec.make(StandInContext(host=self.host, key=self.key, login_url=self.login_url, env=self.env))
 
 
 def plan_standins(
     environments: Sequence[Mapping[str, str]], local_secrets: Sequence[LocalSecret], *, api_url: str
 ) -> list[StandIn]:
-    """One stand-in per placeholder vendor host the functions use, keyed with the secret seeded for it.
+    """The stand-ins for the placeholder vendor hosts the functions use, each keyed with the secret seeded for it.
 
-    A host set in the shell to a real one has none: its redirects go to the real vendor.
+    A vendor's hosts come from its ``SPEC`` (Canny's board and canny.io, Freshworks' portal and redirect host): all
+    of them are served while the first is a placeholder. A host set in the shell to a real one has none: its
+    redirects go to the real vendor.
     """
     keys = {secret.name: secret.value for secret in local_secrets}
-    placeholders = _placeholder_hosts()
+    placeholders = placeholder_hosts()
     sites: dict[str, StandIn] = {}
 
     def add(site: StandIn) -> None:
-        if site.host in placeholders and site.key and site.host not in sites:
+        if site.host in placeholders and usable_key(site.spec, site.key) and site.host not in sites:
             sites[site.host] = site
 
     for env in environments:
-        if "CLICKFUNNELS_WORKSPACE_DOMAIN" in env:
-            key = keys.get(env.get("CLICKFUNNELS_SECRET_ID", ""), "")
-            add(StandIn("clickfunnels", env["CLICKFUNNELS_WORKSPACE_DOMAIN"].strip().lower(), key, "/"))
-        for brand in kustomer_brands(env):
-            for host in brand.hosts:
-                login_url = f"{api_url}{brand.path}"
-                add(StandIn("kustomer", host, keys.get(brand.secret_id, ""), "/login", login_url, brand.name))
-        if "HAPPYFOX_ACCOUNT_URL" in env:
-            key = keys.get(env.get("HAPPYFOX_SECRET_ID", ""), "")
-            add(StandIn("happyfox", _host(env["HAPPYFOX_ACCOUNT_URL"]), key, "/", f"{api_url}/happyfox/login"))
+        for spec in SPECS:
+            if spec.secret_setting not in env:
+                continue
+            if spec is KUSTOMER:
+                for brand in kustomer_brands(env):
+                    key, login_url = keys.get(brand.secret_id, ""), f"{api_url}{brand.path}"
+                    for host in brand.hosts:
+                        add(StandIn(spec, host, key, spec.entry, login_url, env, brand.name))
+                continue
+            hosts = spec.hosts_in(env)
+            if not hosts or hosts[0] not in placeholders:
+                continue
+            key = keys.get(env[spec.secret_setting], "")
+            for position, host in enumerate(hosts):
+                # Users start on the first host's entry page; the others open on their own home pages.
+                entry = spec.entry if position == 0 else "/"
+                add(StandIn(spec, host, key, entry, f"{api_url}{spec.login_path}", env, start=position == 0))
     return list(sites.values())
 
 

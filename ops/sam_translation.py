@@ -11,7 +11,7 @@ the Rules checked and the Conditions deciding which resources exist. This module
 - ``dangling_references`` lists what CloudFormation would refuse as "Unresolved resource dependencies": a
   ``Ref``, ``Fn::GetAtt``, ``Fn::Sub`` or ``DependsOn`` naming a resource the conditions left out.
 
-    python -m ops.sam_translation OUT.json    # the translation, for checkov (`make validate`)
+    python -m ops.sam_translation OUT.json    # the translation, every vendor on, for checkov (`make validate`)
 """
 
 from __future__ import annotations
@@ -31,8 +31,18 @@ from samtranslator.parser.parser import Parser
 from samtranslator.translator.translator import Translator
 
 from local.template import TEMPLATE
+from ops.vendor_template import vendor_templates
 
-__all__ = ["NO_VALUE", "Deployment", "dangling_references", "main", "references", "sam_template", "translate"]
+__all__ = [
+    "NO_VALUE",
+    "Deployment",
+    "checkov_input",
+    "dangling_references",
+    "main",
+    "references",
+    "sam_template",
+    "translate",
+]
 
 REGION = "eu-west-1"
 STACK_NAME = "sso-bridge"
@@ -232,13 +242,26 @@ def dangling_references(resolved: dict[str, Any]) -> list[str]:
     return dangling
 
 
+def checkov_input(template: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The translation checkov scans: every option as its default, but every vendor switched on.
+
+    checkov decides a resource's ``Condition`` from the parameters' defaults where it can (``ZendeskEnabled``:
+    ``EnableZendesk`` defaults to "false") and then scans nothing of that resource, so a vendor off by default
+    would never be checked."""
+    template = template if template is not None else sam_template()
+    translated = translate(template)
+    for vendor in vendor_templates(template).values():
+        translated["Parameters"][vendor.switch]["Default"] = "true"
+    return translated
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """`make validate`: write the translation (every option as its default) for checkov."""
+    """`make validate`: write the translation (every option as its default, every vendor on) for checkov."""
     args = list(sys.argv[1:] if argv is None else argv)
     if len(args) != 1:
         print("usage: python -m ops.sam_translation OUT.json", file=sys.stderr)
         return 2
-    Path(args[0]).write_text(json.dumps(translate(sam_template()), indent=1))
+    Path(args[0]).write_text(json.dumps(checkov_input(), indent=1))
     return 0
 
 

@@ -16,41 +16,21 @@ import os
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from urllib.parse import urlsplit
 
 import jwt
 
 from sso_bridge.entry import lambda_entry
-from sso_bridge.errors import ConfigurationError, RedirectNotAllowed
 from sso_bridge.flow import SIGN_IN_METHODS, SignIn, new_app
 from sso_bridge.http import Response
 from sso_bridge.jti_store import SMOKE_EMAIL, IssueRecord, JtiStore
 from sso_bridge.login_token import LoginIdentity, email_key
 from sso_bridge.observability import Logger, Metrics
-from sso_bridge.redirects import allowed_url
 from sso_bridge.request import Query
-from sso_bridge.settings import CommonSettings, env_int, env_str, env_url
+from sso_bridge.settings import CommonSettings, env_int, env_origin, env_str, env_url
 
 AUDIENCE = "happyfox"
 # HappyFox's acceptance window for a token (its docs); recorded as the token's expiry in the audit table.
 TOKEN_WINDOW_SECONDS = 120
-
-
-def account_origin(env: Mapping[str, str], name: str = "HAPPYFOX_ACCOUNT_URL") -> str:
-    """``https://host`` of the HappyFox account (``*.happyfox.com`` or a custom domain), nothing after it."""
-    raw = env_str(env, name).rstrip("/")
-    parts = urlsplit(raw)
-    if parts.path or parts.query or parts.fragment or raw.endswith(("?", "#")):
-        raise ConfigurationError(
-            f"{name} must be an origin like https://acme.happyfox.com, without a path, got {raw!r}"
-        )
-    host = (parts.hostname or "").lower()
-    try:
-        # The same check as every other redirect target: https, exact host, default port, no userinfo.
-        allowed_url(f"{raw}/jwt/", {host})
-    except RedirectNotAllowed as exc:
-        raise ConfigurationError(f"{name} must be an https origin like https://acme.happyfox.com, got {raw!r}") from exc
-    return f"https://{host}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,7 +47,7 @@ class Settings:
         logout_set = bool(env.get("PLATFORM_LOGOUT_URL", "").strip())
         return cls(
             common=CommonSettings.from_env(env, portal_name="the support centre"),
-            account_url=account_origin(env),
+            account_url=env_origin(env, "HAPPYFOX_ACCOUNT_URL", example="https://acme.happyfox.com"),
             secret_id=env_str(env, "HAPPYFOX_SECRET_ID"),
             table_name=env_str(env, "JTI_TABLE_NAME"),
             retention_days=env_int(env, "JTI_RETENTION_DAYS", 90, minimum=1, maximum=3650),

@@ -6,9 +6,11 @@ import time
 from html import escape
 
 from local.server import App, Reply, Request
+from local.vendors.operations import HostSetting, LinkRules
 from local.vendors.site import (
     Refused,
     Site,
+    StandInSpec,
     check_exp_nbf,
     check_iat,
     decode,
@@ -19,7 +21,7 @@ from local.vendors.site import (
     text,
 )
 
-__all__ = ["clickfunnels"]
+__all__ = ["SPEC", "clickfunnels"]
 
 # ClickFunnels names no tolerance and its sample sets iat = nbf = now, so none (the bridge backdates nbf for it).
 _CLICKFUNNELS_SKEW_SECONDS = 0
@@ -57,3 +59,23 @@ def clickfunnels(*, workspace_domain: str, key: str) -> App:
         return signed_in(site, identifier, details, claims)
 
     return site_app(site, {"/": home, "/sso": sso})
+
+
+SPEC = StandInSpec(
+    vendor="clickfunnels",
+    title="ClickFunnels customer center",
+    host_setting="CLICKFUNNELS_WORKSPACE_DOMAIN",  # a bare host
+    secret_setting="CLICKFUNNELS_SECRET_ID",  # noqa: S106 - a variable's name, not a secret
+    seed_var="CLICKFUNNELS_JWT_SECRET",
+    login_path="/clickfunnels/sso",
+    entry="/",
+    defaults={"CLICKFUNNELS_WORKSPACE_DOMAIN": "yourworkspace.myclickfunnels.com"},
+    make=lambda context: clickfunnels(workspace_domain=context.host, key=context.key),
+    # A link's destination is the token's redirect_to claim: on the workspace or CLICKFUNNELS_REDIRECT_HOSTS.
+    links=LinkRules(
+        hosts=(
+            HostSetting("CLICKFUNNELS_WORKSPACE_DOMAIN", "host"),
+            HostSetting("CLICKFUNNELS_REDIRECT_HOSTS", "hosts"),
+        )
+    ),
+)

@@ -10,6 +10,7 @@ from local.server import App, Reply, Request
 from local.vendors.site import (
     Refused,
     Site,
+    StandInSpec,
     check_exp_nbf,
     check_iat,
     decode,
@@ -21,7 +22,7 @@ from local.vendors.site import (
     text,
 )
 
-__all__ = ["HAPPYFOX_SKEW_SECONDS", "HAPPYFOX_WINDOW_SECONDS", "happyfox"]
+__all__ = ["HAPPYFOX_SKEW_SECONDS", "HAPPYFOX_WINDOW_SECONDS", "SPEC", "happyfox"]
 HAPPYFOX_WINDOW_SECONDS = 120  # "The JWT token is valid for 120 seconds from HappyFox side."
 # The doc names no tolerance for a clock ahead of theirs; a minute, so real-world skew is not a refusal.
 HAPPYFOX_SKEW_SECONDS = 60
@@ -59,3 +60,16 @@ def happyfox(*, account_host: str, key: str, remote_login_url: str) -> App:
         return signed_in(site, email, f"<p>Name: <strong>{escape(name)}</strong></p>", claims)
 
     return site_app(site, {"/": home, "/jwt/": jwt_login})
+
+
+SPEC = StandInSpec(
+    vendor="happyfox",
+    title="HappyFox support centre",
+    host_setting="HAPPYFOX_ACCOUNT_URL",
+    secret_setting="HAPPYFOX_SECRET_ID",  # noqa: S106 - a variable's name, not a secret
+    seed_var="HAPPYFOX_JWT_SECRET",
+    login_path="/happyfox/login",
+    entry="/",
+    defaults={"HAPPYFOX_ACCOUNT_URL": "https://yourcompany.happyfox.com"},
+    make=lambda context: happyfox(account_host=context.host, key=context.key, remote_login_url=context.login_url),
+)

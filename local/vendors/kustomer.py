@@ -6,18 +6,22 @@ import base64
 import json
 import secrets
 import time
+from collections.abc import Sequence
 from html import escape
 from urllib.parse import quote, urlsplit, urlunsplit
 
 import jwt
 
 from local.server import App, Reply, Request
+from local.vendors.operations import HostSetting, LinkRules, Probe, Settings, first_host, setting_host
 from local.vendors.site import (
     Refused,
     Site,
+    StandInSpec,
     check_exp_nbf,
     check_iat,
     decode,
+    host_of,
     link,
     param,
     query,
@@ -26,7 +30,7 @@ from local.vendors.site import (
     text,
 )
 
-__all__ = ["KUSTOMER_SKEW_SECONDS", "KUSTOMER_WINDOW_SECONDS", "kustomer"]
+__all__ = ["DEMO_BRAND", "KUSTOMER_SKEW_SECONDS", "KUSTOMER_WINDOW_SECONDS", "SPEC", "kustomer", "portal_hosts"]
 KUSTOMER_WINDOW_SECONDS = 15 * 60  # "Signed tokens will only be valid for 15 minutes."
 # The doc names no tolerance for a clock ahead of theirs; a minute, so real-world skew is not a refusal.
 KUSTOMER_SKEW_SECONDS = 60
@@ -91,3 +95,58 @@ def kustomer(*, portal_host: str, key: str, redirect_uri: str) -> App:
         return signed_in(site, email, details, claims)
 
     return site_app(site, {"/": home, "/login": login})
+
+
+def portal_hosts(portal_url: str, redirect_hosts: Sequence[str]) -> tuple[str, ...]:
+    """One brand's hosts: its portal's first, then its other redirect hosts (read leniently: the function judges)."""
+    hosts = [host_of(portal_url), *(host.strip().lower() for host in redirect_hosts)]
+    return tuple(dict.fromkeys(host for host in hosts if host))
+
+
+# A brand to try /kustomer/brands/{brand}/login with locally; the stack seeds its secret (local.standins).
+DEMO_BRAND = "acme"
+_DEMO_BRANDS = {
+    DEMO_BRAND: {
+        "secret_id": f"sso-bridge/kustomer/{DEMO_BRAND}",
+        "redirect_hosts": [f"{DEMO_BRAND}.kustomer.help"],
+        "portal_url": f"https://{DEMO_BRAND}.kustomer.help/login",
+    }
+}
+
+
+def _smoke_probe(settings: Settings, key: str | None) -> Probe:
+    """`make smoke`: Kustomer sends the visitor with the page to return to (``kustomerRedirectUri``, on an allowed
+    host); the answer is a redirect to that host carrying the token."""
+    host = first_host(settings("KUSTOMER_REDIRECT_HOSTS")) or setting_host(settings("KUSTOMER_PORTAL_URL"))
+    return Probe("kustomer", query={"kustomerRedirectUri": f"https://{host}/"} if host else {}, host=host)
+
+
+# Brands are more than one portal each: local.standins plans one stand-in per brand host, each with its brand's key.
+SPEC = StandInSpec(
+    vendor="kustomer",
+    title="Kustomer help center",
+    host_setting="KUSTOMER_PORTAL_URL",
+    secret_setting="KUSTOMER_SECRET_ID",  # noqa: S106 - a variable's name, not a secret
+    seed_var="KUSTOMER_JWT_SECRET",
+    login_path="/kustomer/login",
+    entry="/login",
+    defaults={
+        "KUSTOMER_REDIRECT_HOSTS": "yourcompany.kustomer.help",
+        "KUSTOMER_PORTAL_URL": "https://yourcompany.kustomer.help/login",
+        "KUSTOMER_BRANDS": json.dumps(_DEMO_BRANDS, separators=(",", ":")),
+        "KUSTOMER_BRAND_SECRET_PREFIX": "sso-bridge/kustomer/",
+    },
+    make=lambda context: kustomer(portal_host=context.host, key=context.key, redirect_uri=context.login_url),
+    hosts=lambda env: portal_hosts(
+        env.get("KUSTOMER_PORTAL_URL", ""), env.get("KUSTOMER_REDIRECT_HOSTS", "").split(",")
+    ),
+    probe=_smoke_probe,
+    # A link's destination is the kustomerRedirectUri query parameter, checked against the default brand's hosts on
+    # every click; one carrying the bridge's own externalToken is refused. Without one: KUSTOMER_PORTAL_URL.
+    links=LinkRules(
+        hosts=(HostSetting("KUSTOMER_REDIRECT_HOSTS", "hosts"), HostSetting("KUSTOMER_PORTAL_URL", "url")),
+        parameter="kustomerRedirectUri",
+        refused_parameters=("externalToken",),
+        landing="KUSTOMER_PORTAL_URL",
+    ),
+)

@@ -17,17 +17,18 @@ Pages never show the token, and the apps print nothing: the token is a live cred
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import dataclass, field
 from html import escape
 from typing import Any, Literal
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlsplit
 
 import jwt
 from jwt.types import Options
 
 from local.pages import html_reply
 from local.server import App, Reply, Request
+from local.vendors.operations import LinkRules, ProbeFactory
 
 __all__ = [
     "Refused",
@@ -39,6 +40,8 @@ __all__ = [
     "check_iat",
     "claims_html",
     "decode",
+    "form",
+    "host_of",
     "link",
     "param",
     "query",
@@ -76,6 +79,29 @@ class StandInSpec:
     defaults: Mapping[str, str]  # placeholder settings that let `make run` start (LOCAL_DEFAULTS)
     make: Callable[[StandInContext], App]
     key_kind: Literal["secret", "rsa"] = "secret"
+    # What the operator commands know of the vendor (local.vendors.operations): how `make smoke` signs in there
+    # (None: a redirect to host_setting's host carrying a JWT), and where `make link` may land.
+    probe: ProbeFactory | None = None
+    links: LinkRules = field(default_factory=LinkRules)
+    # Every host the vendor's side answers on, from the function's environment, where users start first (Canny:
+    # the board, then canny.io). None: the one host ``host_setting`` names.
+    hosts: Callable[[Mapping[str, str]], Sequence[str]] | None = None
+
+    def hosts_in(self, env: Mapping[str, str]) -> tuple[str, ...]:
+        """The hosts ``make`` is called for, lower case, each once (read leniently: the function judges them)."""
+        found = self.hosts(env) if self.hosts is not None else [host_of(env.get(self.host_setting, ""))]
+        return tuple(dict.fromkeys(host.strip().lower() for host in found if host.strip()))
+
+
+def host_of(setting: str) -> str:
+    """A setting's host: ``https://acme.example.com/login`` or a bare ``acme.example.com``; empty when it has none."""
+    value = setting.strip()
+    if "://" not in value:
+        return value.lower() if value and not set("/?#@ ") & set(value) else ""
+    try:
+        return (urlsplit(value).hostname or "").lower()
+    except ValueError:
+        return ""
 
 
 class Refused(Exception):
@@ -108,12 +134,15 @@ class Site:
 # Request plumbing shared by the three apps.
 
 
-def site_app(site: Site, routes: Mapping[str, Route]) -> App:
+def site_app(site: Site, routes: Mapping[str, Route], *, post: Collection[str] = ()) -> App:
+    """The vendor's pages: GET and HEAD everywhere, POST only on the paths in ``post`` (a form the vendor takes)."""
+
     def app(request: Request) -> Reply:
-        if request.method not in ("GET", "HEAD"):
-            body = "<p>Only GET and HEAD are answered here.</p>"
+        methods = ("GET", "HEAD", "POST") if request.path in post else ("GET", "HEAD")
+        if request.method not in methods:
+            body = f"<p>Only {', '.join(methods[:-1])} and {methods[-1]} are answered here.</p>"
             reply = site.page(405, "Method not allowed", body, title="Method not allowed")
-            reply.headers.append(("Allow", "GET, HEAD"))
+            reply.headers.append(("Allow", ", ".join(methods)))
             return reply
         route = routes.get(request.path)
         if route is None:
@@ -132,6 +161,21 @@ def query(request: Request) -> dict[str, str]:
     # Two values for one name is a link that was tampered with or built twice; no vendor picks one for you.
     if any(len(values) > 1 for values in params.values()):
         raise Refused(400, "A query parameter appears more than once.")
+    return {name: values[0] for name, values in params.items()}
+
+
+def form(request: Request) -> dict[str, str]:
+    """A POST's form fields (``application/x-www-form-urlencoded``, UTF-8), with the query's rule for repeats."""
+    content_type = (request.header("Content-Type") or "").split(";", 1)[0].strip().lower()
+    if content_type != "application/x-www-form-urlencoded":
+        raise Refused(415, "The form is not sent as application/x-www-form-urlencoded.")
+    try:
+        body = request.body.decode()
+    except UnicodeDecodeError:
+        raise Refused(400, "The form is not UTF-8.") from None
+    params = parse_qs(body, keep_blank_values=True)
+    if any(len(values) > 1 for values in params.values()):
+        raise Refused(400, "A form field appears more than once.")
     return {name: values[0] for name, values in params.items()}
 
 

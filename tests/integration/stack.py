@@ -29,6 +29,7 @@ from urllib.parse import urljoin
 import pytest
 
 from local.template import functions
+from local.vendors import SPECS
 from tests.helpers import LOGIN_TOKEN_KEY, ROOT, VENDOR_KEYS, WORKSPACE
 from tests.integration.client import Client, Response
 from tests.integration.dynamodb import stack_dynamodb
@@ -49,10 +50,11 @@ __all__ = [
 ]
 
 OIDC_CLIENT_SECRET = "test-oidc-client-secret-0123456789abcdef0123"
-# Shell variables the stack reads; vendor keys for every vendor, also those not in the template yet.
+# Shell variables the stack reads; every vendor's key, in the variable its stand-in module names (SPEC.seed_var:
+# DISCOURSE_CONNECT_SECRET, FRESHWORKS_PRIVATE_KEY_PEM, ...).
 STACK_ENV = {
     "LOGIN_TOKEN_SECRET": LOGIN_TOKEN_KEY,
-    **{f"{vendor.upper()}_JWT_SECRET": key for vendor, key in VENDOR_KEYS.items()},
+    **{spec.seed_var: VENDOR_KEYS[spec.vendor] for spec in SPECS},
     "CLICKFUNNELS_WORKSPACE_DOMAIN": WORKSPACE,
     "OIDC_CLIENT_SECRET": OIDC_CLIENT_SECRET,
 }

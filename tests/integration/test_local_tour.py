@@ -24,6 +24,7 @@ import pytest
 
 from local.demo_platform import LOGIN_PATH
 from local.identity_provider import ACCOUNTS, CALLBACK_PATH
+from local.template import functions
 from tests.helpers import ROOT, WORKSPACE
 from tests.integration.client import Client, Response
 from tests.integration.stack import (
@@ -42,8 +43,20 @@ from tests.integration.stack import (
 JANE, MALLORY = ACCOUNTS
 EMAIL = JANE.email
 PLATFORM_EMAIL = "jane.doe+vip@example.com"  # whoever the demo platform is told
-# In port order after the function URLs: ClickFunnels, Kustomer's default portal, the demo brand's, HappyFox.
-STANDIN_HOSTS = (WORKSPACE, "yourcompany.kustomer.help", "acme.kustomer.help", "yourcompany.happyfox.com")
+# In port order after the function URLs: ClickFunnels, Kustomer's default portal, the demo brand's, HappyFox, then
+# the vendors that came after (every vendor's sign-in: tests/integration/test_local_every_vendor.py).
+STANDIN_HOSTS = (
+    WORKSPACE,
+    "yourcompany.kustomer.help",
+    "acme.kustomer.help",
+    "yourcompany.happyfox.com",
+    "yourcompany.zendesk.com",
+    "yourcompany.canny.io",
+    "canny.io",
+    "yourcompany.discourse.group",
+    "yourcompany.freshdesk.com",
+    "yourcompany.freshworks.com",
+)
 LOCAL_HOSTS = ("localhost", "127.0.0.1")
 REDIRECTS = (301, 302, 303, 307, 308)
 LOG_LINE = re.compile(r"^\d\d:\d\d:\d\d [A-Z]+ /\S* \d{3}( [a-z_]+)*( {2}\([^()]+\))?$")
@@ -354,11 +367,13 @@ def test_a_port_another_program_holds_names_the_setting_to_change(tmp_path: Path
 )
 def test_a_stop_during_start_up_is_quiet(tmp_path: Path, signum: int, after: float) -> None:
     passed = {name: os.environ[name] for name in ("PATH", "HOME", "LANG", "TMPDIR") if name in os.environ}
-    # The API, 3 function URLs, the OpenID provider (when Node.js is here), moto: it may get as far as listening
+    # The API, a function URL per vendor, the OpenID provider (when Node.js is here), moto: it may get as far as
+    # listening
     oidc = "off" if provider_missing() else "on"
-    base = free_block(6)
+    size = 1 + len(functions()) + 2
+    base = free_block(size)
     env = {**passed, **STACK_ENV, "VENDOR_STANDINS": "off", "PYTHONUNBUFFERED": "1", "OIDC": oidc}
-    env |= {"PORT": str(base), "LOCAL_AWS_PORT": str(base + 5), "LOCAL_STACK_FILE": str(tmp_path / "state.json")}
+    env |= {"PORT": str(base), "LOCAL_AWS_PORT": str(base + size - 1), "LOCAL_STACK_FILE": str(tmp_path / "state.json")}
     process = subprocess.Popen(
         [sys.executable, "-m", "local.stack"], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
     )
@@ -377,7 +392,7 @@ def test_a_stop_during_start_up_is_quiet(tmp_path: Path, signum: int, after: flo
     assert process.returncode == 0, text
     assert text.rstrip().endswith("stopped")
     assert not (tmp_path / "state.json").exists()
-    assert not any(listening(port) for port in range(base, base + 6)), "something the stack started still listens"
+    assert not any(listening(port) for port in range(base, base + size)), "something the stack started still listens"
 
 
 # Last: it stops the module's stack.

@@ -18,9 +18,12 @@ from pathlib import Path
 import pytest
 from samcli.cli.types import CfnParameterOverridesType
 
+from local.template import load_template
 from ops import deploy_check
 from ops.deploy_check import parameter_overrides, placeholders
+from ops.vendor_template import vendor_templates
 from tests.helpers import ROOT
+from tests.unit.test_template_deploy import required_settings
 
 SHIPPED = ROOT / "samconfig.toml"
 PLACEHOLDERS = ("PlatformLoginUrl", "ClickFunnelsWorkspaceDomain", "KustomerRedirectHosts", "HappyFoxAccountUrl")
@@ -73,6 +76,25 @@ def test_the_shipped_samconfig_is_refused_naming_all_four_placeholders() -> None
     assert "KustomerRedirectHosts is a placeholder (yourcompany)" in problems[2]
     assert "HappyFoxAccountUrl is a placeholder (yourcompany)" in problems[3]
     assert "`make deploy GUIDED=1`" in hint
+
+
+def test_the_shipped_samconfig_has_every_portals_settings_to_fill_in(tmp_path: Path) -> None:
+    """Each portal's required settings are in the shipped overrides as placeholders; a portal off by default is
+    there switched off, and switched on as shipped it is refused, naming each setting still to fill in."""
+    shipped = parameter_overrides(SHIPPED)
+    template = load_template()
+    for vendor in vendor_templates(template).values():
+        required = required_settings(template, vendor)
+        assert required <= set(shipped), f"samconfig.toml: {vendor.stem}'s settings"
+        assert all(placeholders(shipped[name]) for name in required), vendor.stem
+        default = template["Parameters"][vendor.switch]["Default"]
+        assert shipped.get(vendor.switch, default) == default, vendor.switch
+        if default == "false":
+            assert vendor.switch in shipped, f"samconfig.toml: {vendor.switch}=false beside its placeholders"
+            status, lines = check(write_config(tmp_path / "samconfig.toml", {**shipped, vendor.switch: "true"}))
+            named = [line.split(" ")[1] for line in lines[:-1]]
+            assert status == 2
+            assert named == [name for name in template["Parameters"] if name in {*PLACEHOLDERS, *required}]
 
 
 def test_a_real_looking_config_passes_silently(tmp_path: Path) -> None:

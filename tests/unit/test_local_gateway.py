@@ -83,6 +83,58 @@ def test_without_stand_ins_redirects_go_to_the_vendor() -> None:
     assert dict(reply.headers)["Location"] == location
 
 
+# A form that posts the vendor token (Zendesk's /access/jwt): to the stand-in, with the policy that lets it.
+
+ZENDESK = {"yourcompany.zendesk.com": "http://localhost:3011"}
+FORM_POLICY = (
+    "default-src 'none'; script-src 'sha256-x'; form-action https://yourcompany.zendesk.com https://help.example.org"
+)
+
+
+def form_page(action: str, *, content_type: str = "text/html; charset=utf-8") -> Any:
+    body = f'<form method="post" action="{action}"><input type="hidden" name="jwt" value="{TOKEN}"></form>'
+
+    def invoke(event: dict[str, Any]) -> dict[str, Any]:
+        headers = {"Content-Type": content_type, "Content-Security-Policy": FORM_POLICY}
+        return {"statusCode": 200, "headers": headers, "body": body}
+
+    return invoke
+
+
+def test_a_form_posting_to_a_stand_in_host_posts_to_the_stand_in_and_the_policy_allows_it() -> None:
+    routes = RouteTable([ApiRoute("GET", "/zendesk/login", form_page("https://yourcompany.zendesk.com/access/jwt"))])
+    reply = http_api_app(routes, fallback=lambda _: None, vendor_origins=ZENDESK)(request("/zendesk/login"))
+    assert b'action="http://localhost:3011/access/jwt"' in reply.body
+    assert b"https://yourcompany.zendesk.com" not in reply.body
+    assert f'value="{TOKEN}"'.encode() in reply.body  # the fields untouched
+    assert dict(reply.headers)["Content-Security-Policy"] == (
+        "default-src 'none'; script-src 'sha256-x'; form-action http://localhost:3011 https://help.example.org"
+    )
+
+
+@pytest.mark.parametrize(
+    "action",
+    [
+        "https://yourcompany.zendesk.com.evil.example/access/jwt",
+        "https://yourcompany.zendesk.company/access/jwt",
+        "https://yourcompany.zendesk.com:8443/access/jwt",
+        "https://user@yourcompany.zendesk.com/access/jwt",
+        "http://yourcompany.zendesk.com/access/jwt",
+        "https://help.example.org/access/jwt",
+    ],
+)
+def test_a_form_to_any_other_host_is_left_alone(action: str) -> None:
+    url = function_url_app(form_page(action), function_id="zendeskfunction", vendor_origins=ZENDESK)
+    reply = url(request("/"))
+    assert f'action="{action}"'.encode() in reply.body
+
+
+def test_only_html_pages_forms_are_rewritten() -> None:
+    action = "https://yourcompany.zendesk.com/access/jwt"
+    api = function_url_app(form_page(action, content_type="text/plain"), function_id="z", vendor_origins=ZENDESK)
+    assert f'action="{action}"'.encode() in api(request("/")).body
+
+
 # What no route matches: the $default route's function when the template has one, else API Gateway's own 404.
 
 

@@ -7,25 +7,43 @@ from __future__ import annotations
 
 import errno
 import json
+import re
+from html import unescape
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 from local.config import Config, PortUse, StartError, plan_ports, port_conflict, port_unavailable
 from local.identity_provider import CALLBACK_PATH
 from local.lambdas import LOCAL_DEFAULTS, function_environment
+from local.listing import Listing, banner
 from local.plan import StackPlan, enabled_template, function_name, plan_stack
-from local.standins import kustomer_brands
+from local.server import App, Reply, Request
+from local.standins import StandIn, kustomer_brands
 from local.template import functions, has_default_route, load_template
+from local.vendors import SPECS
+from tests.helpers import VENDOR_KEYS
 
 TEMPLATE = load_template()
+WORKSPACE_HOST = "yourworkspace.myclickfunnels.com"
 VENDORS = [function_name(spec) for spec in functions(TEMPLATE)]  # clickfunnels, kustomer, happyfox, ... in order
 DEFAULT_HOSTS = [
     "yourworkspace.myclickfunnels.com",
     "yourcompany.kustomer.help",
     "acme.kustomer.help",
     "yourcompany.happyfox.com",
+    "yourcompany.zendesk.com",
+    "yourcompany.canny.io",  # Canny: the board, then its SSO endpoint on canny.io
+    "canny.io",
+    "yourcompany.discourse.group",
+    "yourcompany.freshdesk.com",  # Freshworks: the portal, then the host of its redirect URL
+    "yourcompany.freshworks.com",
 ]
+URL_COUNT = len(VENDORS)  # every vendor has a function URL: PORT+1 ... PORT+7
+FIRST_STANDIN = 3000 + 1 + URL_COUNT
+PROVIDER_PORT = FIRST_STANDIN + len(DEFAULT_HOSTS)
 
 
 def plan(**shell: str) -> StackPlan:
@@ -114,7 +132,7 @@ def test_brands_from_the_shell_are_the_operators_to_create_unless_their_key_is_g
 def test_every_placeholder_vendor_host_gets_a_stand_in_with_the_seeded_key() -> None:
     stack = plan()
     assert [site.host for site in stack.standins] == DEFAULT_HOSTS
-    cf, kustomer, acme, happyfox = stack.standins
+    cf, kustomer, acme, happyfox, *_ = stack.standins
     assert cf.key == secret(stack, "sso-bridge/clickfunnels")
     assert cf.entry == "/"
     assert (kustomer.key, kustomer.entry) == (secret(stack, "sso-bridge/kustomer"), "/login")
@@ -125,20 +143,24 @@ def test_every_placeholder_vendor_host_gets_a_stand_in_with_the_seeded_key() -> 
     assert happyfox.login_url == "http://localhost:3000/happyfox/login"
     assert cf.label == "ClickFunnels customer center for yourworkspace.myclickfunnels.com"
     assert acme.label == "Kustomer help center for acme.kustomer.help, brand acme"
+    canny_io = next(site for site in stack.standins if site.host == "canny.io")
+    assert canny_io.label == "Canny feedback board: canny.io, where the bridge sends you back"
 
 
 def test_stand_ins_take_the_ports_after_the_function_urls() -> None:
     stack = plan()
-    assert [use.port for use in stack.url_uses.values()] == [3001, 3002, 3003]
+    assert [use.port for use in stack.url_uses.values()] == list(range(3001, FIRST_STANDIN))
     assert [(site.host, use.port) for site, use in stack.standin_uses] == list(
-        zip(DEFAULT_HOSTS, range(3004, 3008), strict=True)
+        zip(DEFAULT_HOSTS, range(FIRST_STANDIN, PROVIDER_PORT), strict=True)
     )
     assert stack.ports[-1] == PortUse(4566, "moto (the AWS endpoint)", "LOCAL_AWS_PORT")
 
 
 def test_a_real_vendor_host_set_in_the_shell_has_no_stand_in() -> None:
     stack = plan(CLICKFUNNELS_WORKSPACE_DOMAIN="www.shop.example.com", HAPPYFOX_ACCOUNT_URL="https://acme.happyfox.com")
-    assert [site.host for site in stack.standins] == ["yourcompany.kustomer.help", "acme.kustomer.help"]
+    assert [site.host for site in stack.standins] == [
+        host for host in DEFAULT_HOSTS if host not in (WORKSPACE_HOST, "yourcompany.happyfox.com")
+    ]
 
 
 def test_a_brand_whose_key_the_stack_does_not_know_has_no_stand_in() -> None:
@@ -150,8 +172,186 @@ def test_a_brand_whose_key_the_stack_does_not_know_has_no_stand_in() -> None:
 def test_vendor_standins_off_plans_none() -> None:
     stack = plan(VENDOR_STANDINS="off")
     assert stack.standins == []
-    assert [use.port for use in stack.ports] == [3000, 3001, 3002, 3003, 3004, 4566]  # 3004: the OpenID provider
-    assert [use.port for use in plan(VENDOR_STANDINS="off", OIDC="off").ports] == [3000, 3001, 3002, 3003, 4566]
+    # the API, the function URLs, then the OpenID provider
+    assert [use.port for use in stack.ports] == [*range(3000, FIRST_STANDIN + 1), 4566]
+    assert [use.port for use in plan(VENDOR_STANDINS="off", OIDC="off").ports] == [*range(3000, FIRST_STANDIN), 4566]
+
+
+# Every vendor from its stand-in module's SPEC (local.vendors.SPECS): the four that came after the first three.
+
+# vendor: (the seed variable, the bridge's route, its stand-in hosts, the page to start on)
+NEW_VENDORS = {
+    "zendesk": ("ZENDESK_JWT_SECRET", "/zendesk/login", ("yourcompany.zendesk.com",), "/hc/en-us"),
+    "canny": ("CANNY_JWT_SECRET", "/canny/login", ("yourcompany.canny.io", "canny.io"), "/feature-requests"),
+    "discourse": ("DISCOURSE_CONNECT_SECRET", "/discourse/login", ("yourcompany.discourse.group",), "/"),
+    "freshworks": (
+        "FRESHWORKS_PRIVATE_KEY_PEM",
+        "/freshworks/login",
+        ("yourcompany.freshdesk.com", "yourcompany.freshworks.com"),
+        "/",
+    ),
+}
+SEED_VARS = {
+    "clickfunnels": "CLICKFUNNELS_JWT_SECRET",
+    "kustomer": "KUSTOMER_JWT_SECRET",
+    "happyfox": "HAPPYFOX_JWT_SECRET",
+    **{vendor: seed for vendor, (seed, *_) in NEW_VENDORS.items()},
+}
+
+
+def standins_of(stack: StackPlan, vendor: str) -> list[StandIn]:
+    return [site for site in stack.standins if site.vendor == vendor]
+
+
+def test_every_vendor_has_a_spec_that_matches_its_function() -> None:
+    assert [spec.vendor for spec in SPECS] == VENDORS  # template order
+    for spec, function in zip(SPECS, functions(TEMPLATE), strict=True):
+        assert {spec.host_setting, spec.secret_setting} <= set(function.environment)
+        assert spec.login_path in [route.path for route in function.routes]
+        assert set(spec.defaults) <= set(function.environment)
+
+
+def test_the_new_vendors_are_served_although_a_deployment_leaves_them_off() -> None:
+    parameters = TEMPLATE["Parameters"]
+    for vendor in NEW_VENDORS:
+        [function] = [spec for spec in functions(TEMPLATE) if function_name(spec) == vendor]
+        switch = f"Enable{function.logical_id.removesuffix('Function')}"
+        assert parameters[switch]["Default"] == "false"  # the deployed default
+        assert function.condition is not None
+    assert served(plan()) == VENDORS
+    assert set(NEW_VENDORS) < set(VENDORS)
+
+
+@pytest.mark.parametrize("vendor", list(NEW_VENDORS))
+def test_each_new_vendor_gets_a_stand_in_per_host_with_its_key_and_route(vendor: str) -> None:
+    _, route, hosts, entry = NEW_VENDORS[vendor]
+    stack = plan()
+    sites = standins_of(stack, vendor)
+    assert tuple(site.host for site in sites) == hosts
+    assert {site.key for site in sites} == {secret(stack, f"sso-bridge/{vendor}")}
+    assert {site.login_url for site in sites} == {f"http://localhost:3000{route}"}
+    assert sites[0].entry == entry
+    assert [site.start for site in sites] == [True] + [False] * (len(hosts) - 1)  # where users start: the first
+    assert [site.vendor for site in plan(VENDORS=vendor).standins] == [vendor] * len(hosts)
+
+
+def test_the_placeholders_let_every_new_function_start() -> None:
+    assert LOCAL_DEFAULTS["ZENDESK_ACCOUNT_URL"] == "https://yourcompany.zendesk.com"
+    assert LOCAL_DEFAULTS["CANNY_REDIRECT_HOSTS"] == "yourcompany.canny.io"
+    assert LOCAL_DEFAULTS["CANNY_COMPANY_ID"]
+    assert LOCAL_DEFAULTS["DISCOURSE_URL"] == "https://yourcompany.discourse.group"
+    assert LOCAL_DEFAULTS["FRESHWORKS_CLIENT_ID"]
+    assert LOCAL_DEFAULTS["FRESHWORKS_REDIRECT_HOSTS"] == "yourcompany.freshworks.com"
+    assert LOCAL_DEFAULTS["FRESHWORKS_PORTAL_URL"] == "https://yourcompany.freshdesk.com/support/login"
+    env = environment(plan(), "CANNY_SECRET_ID")
+    assert (env["CANNY_COMPANY_ID"], env["CANNY_PORTAL_URL"]) == (
+        LOCAL_DEFAULTS["CANNY_COMPANY_ID"],
+        "https://yourcompany.canny.io/",
+    )
+
+
+@pytest.mark.parametrize("vendor", [vendor for vendor in SEED_VARS if vendor != "freshworks"])
+def test_a_vendor_key_is_seeded_from_its_spec_variable_else_generated(vendor: str) -> None:
+    seed = SEED_VARS[vendor]
+    given = plan(**{seed: f"{vendor}-key-from-the-shell-0123456789"})
+    [item] = [item for item in given.secrets if item.name == f"sso-bridge/{vendor}"]
+    assert (item.seed_var, item.value, item.generated) == (seed, f"{vendor}-key-from-the-shell-0123456789", False)
+    first, second = plan(), plan()
+    assert secret(first, f"sso-bridge/{vendor}") != secret(second, f"sso-bridge/{vendor}")  # new at each start
+    assert [item.generated for item in first.secrets if item.name == f"sso-bridge/{vendor}"] == [True]
+
+
+def test_discourse_is_seeded_from_its_connect_secret_not_a_jwt_secret() -> None:
+    stack = plan(DISCOURSE_JWT_SECRET="not-this-one-0123456789abcdef")
+    [item] = [item for item in stack.secrets if item.name == "sso-bridge/discourse"]
+    assert item.seed_var == "DISCOURSE_CONNECT_SECRET"
+    assert item.generated
+    assert item.value != "not-this-one-0123456789abcdef"
+
+
+def rsa_key(pem: str) -> rsa.RSAPrivateKey:
+    key = serialization.load_pem_private_key(pem.encode(), password=None)
+    assert isinstance(key, rsa.RSAPrivateKey)
+    return key
+
+
+def test_freshworks_gets_a_new_rsa_private_key_unless_the_shell_gives_one() -> None:
+    stack = plan()
+    [item] = [item for item in stack.secrets if item.name == "sso-bridge/freshworks"]
+    assert (item.seed_var, item.kind, item.generated) == ("FRESHWORKS_PRIVATE_KEY_PEM", "rsa", True)
+    assert item.value.startswith("-----BEGIN PRIVATE KEY-----\n")
+    assert rsa_key(item.value).key_size >= 2048  # the least the function signs with
+    assert item.value != secret(plan(), "sso-bridge/freshworks")
+    assert {site.key for site in standins_of(stack, "freshworks")} == {item.value}
+
+    given = plan(FRESHWORKS_PRIVATE_KEY_PEM=VENDOR_KEYS["freshworks"])
+    assert secret(given, "sso-bridge/freshworks") == VENDOR_KEYS["freshworks"]
+    assert [site.key for site in standins_of(given, "freshworks")] == [VENDOR_KEYS["freshworks"]] * 2
+
+
+def test_the_banner_prints_each_generated_key_to_export_but_names_the_rsa_key_only() -> None:
+    stack = plan()
+    text = banner(stack.config, Listing([], []), stack.secrets, stack, None)
+    assert f"    DISCOURSE_CONNECT_SECRET={secret(stack, 'sso-bridge/discourse')}\n" in text
+    assert f"    CANNY_JWT_SECRET={secret(stack, 'sso-bridge/canny')}\n" in text
+    [line] = [line for line in text.splitlines() if "FRESHWORKS_PRIVATE_KEY_PEM" in line]
+    assert line.strip() == (
+        "FRESHWORKS_PRIVATE_KEY_PEM: a new RSA private key (PEM, not shown; "
+        "make vendor-public-key PROVIDER=freshworks LOCAL=1 prints its public key)"
+    )
+    assert "PRIVATE KEY-----" not in text
+
+
+def test_a_freshworks_key_that_is_no_rsa_key_is_seeded_for_the_function_to_refuse_without_stand_ins() -> None:
+    stack = plan(FRESHWORKS_PRIVATE_KEY_PEM="REPLACE_ME")  # as `make smoke LOCAL=1` is tried
+    assert secret(stack, "sso-bridge/freshworks") == "REPLACE_ME"
+    assert "freshworks" in served(stack)
+    assert standins_of(stack, "freshworks") == []
+
+
+@pytest.mark.parametrize(
+    ("shell", "vendor"),
+    [
+        (
+            {"CANNY_PORTAL_URL": "https://feedback.example.com/", "CANNY_REDIRECT_HOSTS": "feedback.example.com"},
+            "canny",
+        ),
+        ({"FRESHWORKS_PORTAL_URL": "https://help.example.com/support/login"}, "freshworks"),
+        ({"ZENDESK_ACCOUNT_URL": "https://acme.zendesk.com"}, "zendesk"),
+        ({"DISCOURSE_URL": "https://community.example.com"}, "discourse"),
+    ],
+)
+def test_a_real_host_for_a_vendor_serves_none_of_its_hosts(shell: dict[str, str], vendor: str) -> None:
+    # Canny's real board signs in at the real canny.io, Freshworks' real portal redirects to its real account
+    assert standins_of(plan(**shell), vendor) == []
+
+
+def log_in_href(reply: Reply) -> str | None:
+    found = re.search(r'<a href="([^"]+)">(?:Log in|Sign in)</a>', reply.body.decode())
+    return unescape(found.group(1)) if found else None
+
+
+def get(app: App, target: str) -> Reply:
+    return app(Request("GET", target, [("Host", "localhost")], b"", "127.0.0.1", "HTTP/1.1", 3000))
+
+
+def test_every_stand_in_opens_on_its_entry_page_and_logs_in_through_the_bridge() -> None:
+    starts = []
+    for site in plan().standins:
+        app = site.app()
+        page = get(app, site.entry)
+        assert page.status == 200, (site.host, site.entry)
+        href = log_in_href(page)
+        if href is None:
+            continue
+        # the link itself, or the stand-in's own start page (Discourse, Freshworks), leads to the bridge's route
+        if href.startswith("/"):
+            start = get(app, href)
+            assert start.status == 302
+            href = dict(start.headers)["Location"]
+        assert href.partition("?")[0] == site.login_url, (site.host, href)
+        starts.append(site.vendor)
+    assert set(starts) == set(VENDORS) - {"clickfunnels"}  # ClickFunnels' customer center has no Log in of its own
 
 
 # Ports.
@@ -162,14 +362,19 @@ def test_moto_among_the_function_url_ports_names_both_settings() -> None:
         plan(PORT="3000", LOCAL_AWS_PORT="3002")
     assert str(raised.value) == (
         "LOCAL_AWS_PORT=3002 collides with PORT=3000: port 3002 is the kustomer function URL (PORT+2), and the "
-        "stack takes ports 3000-3008 from PORT. Set LOCAL_AWS_PORT outside 3000-3008, or move PORT."
+        f"stack takes ports 3000-{PROVIDER_PORT} from PORT. "
+        f"Set LOCAL_AWS_PORT outside 3000-{PROVIDER_PORT}, or move PORT."
     )
 
 
 def test_moto_on_a_stand_in_port_collides_and_only_then() -> None:
-    with pytest.raises(StartError, match=r"port 3007 is the stand-in for yourcompany\.happyfox\.com \(PORT\+7\)"):
-        plan(LOCAL_AWS_PORT="3007")
-    assert plan(LOCAL_AWS_PORT="3007", VENDOR_STANDINS="off").ports[-1].port == 3007
+    port = FIRST_STANDIN + DEFAULT_HOSTS.index("yourcompany.happyfox.com")
+    offset = port - 3000
+    with pytest.raises(
+        StartError, match=rf"port {port} is the stand-in for yourcompany\.happyfox\.com \(PORT\+{offset}\)"
+    ):
+        plan(LOCAL_AWS_PORT=str(port))
+    assert plan(LOCAL_AWS_PORT=str(port), VENDOR_STANDINS="off", OIDC="off").ports[-1].port == port
 
 
 def test_moto_on_the_api_port_collides() -> None:
@@ -178,8 +383,11 @@ def test_moto_on_the_api_port_collides() -> None:
 
 
 def test_ports_past_65535_say_which_setting_to_lower() -> None:
-    with pytest.raises(StartError, match=r"^PORT=65530 puts the stand-in for .* on port 65536 \(PORT\+6\)"):
-        plan(PORT="65530")
+    offset = 1 + URL_COUNT  # the first stand-in
+    with pytest.raises(
+        StartError, match=rf"^PORT={65536 - offset} puts the stand-in for .* on port 65536 \(PORT\+{offset}\)"
+    ):
+        plan(PORT=str(65536 - offset))
 
 
 def test_a_busy_port_names_the_setting_to_change() -> None:
@@ -237,8 +445,8 @@ def test_by_default_signed_out_users_go_to_the_local_provider_after_the_stand_in
     stack = plan()
     assert stack.config.oidc == "auto"
     assert stack.provider is not None
-    assert stack.provider_use == PortUse(3008, "the local OpenID provider", "PORT", 8)
-    assert stack.oidc_issuer == stack.provider.issuer == "http://localhost:3008"
+    assert stack.provider_use == PortUse(PROVIDER_PORT, "the local OpenID provider", "PORT", PROVIDER_PORT - 3000)
+    assert stack.oidc_issuer == stack.provider.issuer == f"http://localhost:{PROVIDER_PORT}"
     secret_item = stack.oidc_client_secret
     assert secret_item is not None
     assert (secret_item.name, secret_item.seed_var, secret_item.generated) == (
@@ -247,13 +455,13 @@ def test_by_default_signed_out_users_go_to_the_local_provider_after_the_stand_in
         True,
     )
     for env in oidc_settings(stack):
-        assert env["OIDC_ISSUER"] == "http://localhost:3008"
+        assert env["OIDC_ISSUER"] == f"http://localhost:{PROVIDER_PORT}"
         assert env["OIDC_CLIENT_ID"] == "sso-bridge-local" == stack.provider.client_id
         assert env["OIDC_CLIENT_SECRET_ID"] == "sso-bridge/oidc-client"
     # The bridge's callback on the HTTP API and on every function URL, as a browser may name them
     hosts = ("localhost", "127.0.0.1")
     assert stack.provider.redirect_uris == tuple(
-        f"http://{host}:{port}/oidc/callback" for port in (3000, 3001, 3002, 3003) for host in hosts
+        f"http://{host}:{port}/oidc/callback" for port in range(3000, FIRST_STANDIN) for host in hosts
     )
     assert stack.provider.post_logout_redirect_uris == ("http://localhost:3000/", "http://127.0.0.1:3000/")
 
@@ -347,7 +555,7 @@ def test_vendors_serves_only_those_in_template_order() -> None:
     assert [use.what for use in stack.url_uses.values()] == ["the kustomer function URL", "the happyfox function URL"]
     assert [use.port for use in stack.url_uses.values()] == [3001, 3002]
     assert [site.vendor for site in stack.standins] == ["kustomer", "kustomer", "happyfox"]
-    assert [site.host for site, _ in stack.standin_uses] == DEFAULT_HOSTS[1:]
+    assert [site.host for site, _ in stack.standin_uses] == DEFAULT_HOSTS[1:4]
     # No ClickFunnels key, route or environment anywhere
     assert "sso-bridge/clickfunnels" not in [item.name for item in stack.secrets]
     assert all("CLICKFUNNELS_SECRET_ID" not in env for env in stack.effective)
@@ -407,7 +615,7 @@ def test_the_jti_table_only_with_happyfox() -> None:
 @pytest.mark.parametrize(
     ("value", "says"),
     [
-        ("zendesk", "VENDORS: 'zendesk' is not a vendor: choose from "),
+        ("intercom", "VENDORS: 'intercom' is not a vendor: choose from "),
         ("happyfox,Zen desk", "VENDORS: 'zen desk' is not a vendor: choose from "),
         ("clickfunnels;kustomer", "VENDORS: 'clickfunnels;kustomer' is not a vendor: choose from "),
         ("", "VENDORS names no vendor: set it to one or more of "),

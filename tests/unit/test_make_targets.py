@@ -59,6 +59,7 @@ TARGETS = {
     "login-token": ("local.mint_login_token", {"EMAIL": "--email", "AUD": "--aud", "NAME": "--name", "TTL": "--ttl"}),
     "rotate-login-key": ("ops.rotate_key", {"STACK_NAME": "--stack-name"}),
     "smoke": ("ops.smoke", {"STACK_NAME": "--stack-name"}),
+    "vendor-public-key": ("ops.vendor_public_key", {"PROVIDER": "--provider", "STACK_NAME": "--stack-name"}),
 }
 # {sentinel} is the file an injection would create.
 HOSTILE = {
@@ -239,7 +240,12 @@ def test_rotate_login_key_passes_its_switches_and_reads_0_as_off(tmp_path: Path)
         assert argv == ["-m", "ops.rotate_key", "--stack-name=sso-bridge"]
 
 
-@pytest.mark.parametrize("target", ["link", "links", "revoke", "rotate-login-key", "smoke"])
+def test_vendor_public_key_names_make_variables_and_takes_local(tmp_path: Path) -> None:
+    argv = argv_of(make(tmp_path, "vendor-public-key", {"PROVIDER": "freshworks", "LOCAL": "1"}))
+    assert argv == ["-m", "ops.vendor_public_key", "--make", "--provider=freshworks", "--local"]
+
+
+@pytest.mark.parametrize("target", ["link", "links", "revoke", "rotate-login-key", "smoke", "vendor-public-key"])
 def test_failures_of_the_other_targets_fail_make(tmp_path: Path, target: str) -> None:
     assert make(tmp_path, target, {}, env={"FAKE_STATUS": "3"}).returncode != 0
 
@@ -254,6 +260,7 @@ def test_help_lists_the_targets(tmp_path: Path) -> None:
         "make audit ",
         "make login-token",
         "make smoke",
+        "make vendor-public-key PROVIDER=",
         "VENDORS=",
     ):
         assert usage in result.stdout

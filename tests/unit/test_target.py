@@ -107,6 +107,10 @@ def test_vendors_and_their_function_url_outputs_come_from_the_template() -> None
         "clickfunnels": "ClickFunnelsFunctionUrl",
         "kustomer": "KustomerFunctionUrl",
         "happyfox": "HappyFoxFunctionUrl",
+        "zendesk": "ZendeskFunctionUrl",
+        "canny": "CannyFunctionUrl",
+        "discourse": "DiscourseFunctionUrl",
+        "freshworks": "FreshworksFunctionUrl",
     }
 
 

@@ -14,17 +14,31 @@ from typing import Any
 import pytest
 
 from ops.sam_translation import Deployment, dangling_references, sam_template, translate
+from ops.vendor_template import VendorTemplate, vendor_templates
 
-# What a company must say for each portal it switches on (the template's rules refuse the portal without it).
+# Every vendor, from the template (its functions with a function URL), in the template's order.
+VENDORS: tuple[VendorTemplate, ...] = tuple(vendor_templates().values())
+# What a company must say for each portal it switches on (the template's rules refuse the portal without it;
+# test_portals_gives_what_each_portals_rule_requires says which a new vendor needs here).
 PORTALS = {
     "ClickFunnelsWorkspaceDomain": "acme.myclickfunnels.com",
     "KustomerRedirectHosts": "acme.kustomer.help",
     "HappyFoxAccountUrl": "https://acme.happyfox.com",
+    "ZendeskAccountUrl": "https://acme.zendesk.com",
+    "CannyCompanyId": "5f0c1a2b3c4d5e6f7a8b9c0d",
+    "CannyRedirectHosts": "acme.canny.io",
+    "DiscourseUrl": "https://community.acme.test",
+    "FreshworksClientId": "451979210463380823",
+    "FreshworksRedirectHosts": "acme.freshworks.com",
+    "FreshworksPortalUrl": "https://acme.freshdesk.com/support/login",
 }
 PLATFORM = {"PlatformLoginUrl": "https://app.acme.test/sso/login", **PORTALS}
+EVERY_VENDOR = {vendor.switch: "true" for vendor in VENDORS}
 OIDC = {"OidcIssuer": "https://login.acme.test", "OidcClientId": "bridge"}
 DOMAIN = {"DomainName": "sso.acme.test", "CertificateArn": "arn:aws:acm:eu-west-1:123456789012:certificate/0a1b-2c3d"}
-FUNCTIONS = ("ClickFunnelsFunction", "KustomerFunction", "HappyFoxFunction")
+FUNCTIONS = tuple(vendor.logical_id for vendor in VENDORS)
+# A default deployment: the portals switched on unless told otherwise (the first three; issue 18's are off).
+DEFAULT_FUNCTIONS = ("ClickFunnelsFunction", "KustomerFunction", "HappyFoxFunction")
 
 
 @cache
@@ -43,20 +57,50 @@ def _of_type(resolved: dict[str, Any], kind: str) -> dict[str, Any]:
     return {name: body for name, body in resolved["Resources"].items() if body["Type"] == kind}
 
 
+def required_settings(template: dict[str, Any], vendor: VendorTemplate) -> set[str]:
+    """The parameters the vendor's ``<Vendor>Settings`` rule requires (``!Not [!Equals [!Ref X, ""]]``) when its
+    switch is on."""
+    rule = template["Rules"][f"{vendor.stem}Settings"]
+    assert rule["RuleCondition"] == {"Fn::Equals": [{"Ref": vendor.switch}, "true"]}, vendor.stem
+    required = set()
+    for assertion in rule["Assertions"]:
+        [(function, [argument])] = assertion["Assert"].items()
+        assert function == "Fn::Not", vendor.stem
+        [parameter, empty] = argument["Fn::Equals"]
+        assert empty == "", vendor.stem
+        required.add(parameter["Ref"])
+    return required
+
+
+def test_portals_gives_what_each_portals_rule_requires() -> None:
+    template = _translated()
+    for vendor in VENDORS:
+        given = {name for name in PORTALS if vendor.owns(name)}
+        assert required_settings(template, vendor) == given, f"PORTALS: {vendor.stem}'s required settings"
+        assert all(template["Parameters"][name]["Default"] == "" for name in given), vendor.stem
+        assert all(vendor.owns(name) for name in required_settings(template, vendor)), vendor.stem
+    # Each value is one CloudFormation takes.
+    for name, value in PORTALS.items():
+        spec = template["Parameters"][name]
+        assert re.fullmatch(spec.get("AllowedPattern", ".*"), value), name
+
+
 # 1. Reserved concurrency: none by default (a new account's low quota, and the 100 Lambda keeps unreserved).
 
 
 def test_a_default_deployment_reserves_no_concurrency() -> None:
     _, resolved = deployed()
     functions = _of_type(resolved, "AWS::Lambda::Function")
-    assert set(functions) == set(FUNCTIONS)
+    assert set(functions) == set(DEFAULT_FUNCTIONS)
     for name, function in functions.items():
         assert "ReservedConcurrentExecutions" not in function["Properties"], name
 
 
 def test_a_reservation_applies_to_every_function_when_asked() -> None:
-    _, resolved = deployed(FunctionReservedConcurrency="10")
-    for name, function in _of_type(resolved, "AWS::Lambda::Function").items():
+    _, resolved = deployed(FunctionReservedConcurrency="10", **EVERY_VENDOR)
+    functions = _of_type(resolved, "AWS::Lambda::Function")
+    assert set(functions) == set(FUNCTIONS)
+    for name, function in functions.items():
         assert function["Properties"]["ReservedConcurrentExecutions"] == "10", name
 
 
@@ -171,7 +215,13 @@ def test_the_503_alarm_and_widget_count_every_unavailable_reason() -> None:
 
 
 def test_the_dashboard_is_valid_json_in_every_deployment() -> None:
-    for given in ({}, {"EnableKustomer": "false"}, {"EnableClickFunnels": "false", "EnableHappyFox": "false"}):
+    for given in (
+        {},
+        {"EnableKustomer": "false"},
+        {"EnableClickFunnels": "false", "EnableHappyFox": "false"},
+        EVERY_VENDOR,
+        {**EVERY_VENDOR, "EnableClickFunnels": "false", "EnableHappyFox": "false", "EnableZendesk": "false"},
+    ):
         deployment, resolved = deployed(**given)
         widgets = _dashboard(resolved, deployment)["widgets"]
         assert all(widget["type"] in ("metric", "alarm") for widget in widgets)
@@ -192,7 +242,7 @@ def test_without_a_domain_the_api_uses_its_own_host() -> None:
 
 
 def test_a_custom_domain_serves_the_api_and_every_url_the_bridge_builds() -> None:
-    deployment, resolved = deployed(**DOMAIN, **OIDC)
+    deployment, resolved = deployed(**DOMAIN, **OIDC, **EVERY_VENDOR)
     [domain] = _of_type(resolved, "AWS::ApiGatewayV2::DomainName").values()
     assert domain["Properties"]["DomainName"] == "sso.acme.test"
     [configuration] = domain["Properties"]["DomainNameConfigurations"]
@@ -211,6 +261,12 @@ def test_a_custom_domain_serves_the_api_and_every_url_the_bridge_builds() -> Non
         )
     outputs = {name: deployment.render(output["Value"]) for name, output in resolved["Outputs"].items()}
     assert outputs["ApiUrl"] == "https://sso.acme.test"
+    # Every URL an admin pastes into a vendor (an output naming one of the vendor's routes) is on the domain.
+    for vendor in VENDORS:
+        pasted = [name for name, url in outputs.items() if f"/{vendor.vendor}/" in url and "Function" not in name]
+        assert pasted, f"{vendor.stem}: no output with its route's URL"
+        for name in pasted:
+            assert outputs[name].startswith(f"https://sso.acme.test/{vendor.vendor}/"), name
     for name in ("ClickFunnelsSsoUrl", "KustomerRedirectUri", "HappyFoxRemoteLoginUrl", "HappyFoxRemoteLogoutUrl"):
         assert outputs[name].startswith("https://sso.acme.test/"), name
     assert outputs["OidcRedirectUris"].split()[0] == "https://sso.acme.test/oidc/callback"
@@ -281,6 +337,9 @@ def test_the_domain_parameter_takes_a_host_name_only(value: str, accepted: bool)
         {"EnableClickFunnels": "false", "EnableKustomer": "false"},
         {"EnableKustomer": "false", "EnableHappyFox": "false", "AlarmEmail": "ops@acme.test"},
         {"EnableClickFunnels": "false", "EnableHappyFox": "false", "CreateCognitoUserPool": "true"},
+        {**EVERY_VENDOR, "CreateCognitoUserPool": "true", "PlatformLoginUrl": "", **DOMAIN},
+        {**{vendor.switch: "false" for vendor in VENDORS}, "EnableFreshworks": "true"},
+        {**{vendor.switch: "false" for vendor in VENDORS}, "EnableZendesk": "true", **OIDC},
     ],
     ids=[
         "defaults",
@@ -289,6 +348,9 @@ def test_the_domain_parameter_takes_a_host_name_only(value: str, accepted: bool)
         "happyfox only",
         "clickfunnels only",
         "kustomer",
+        "every vendor, cognito and domain",
+        "freshworks only, no oidc",
+        "zendesk only, oidc",
     ],
 )
 def test_every_reference_resolves_in_every_deployment(given: dict[str, str]) -> None:
@@ -340,7 +402,7 @@ def test_the_brand_reaches_every_function() -> None:
         "SupportUrl": "https://help.acme.test",
         "PlatformHomeUrl": "https://app.acme.test/",
     }
-    _, resolved = deployed(**brand)
+    _, resolved = deployed(**brand, **EVERY_VENDOR)
     for function in FUNCTIONS:
         variables = resolved["Resources"][function]["Properties"]["Environment"]["Variables"]
         assert variables["BRAND_NAME"] == brand["BrandName"]

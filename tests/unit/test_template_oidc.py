@@ -1,5 +1,6 @@
 """OpenID Connect in the template: the settings a deployer gives, what a deployment refuses, the callback route,
-the OIDC layer (attached only when OIDC is on), the optional Cognito user pool, and no dependency cycle.
+the OIDC layer (attached only when OIDC is on, or to the one function that signs RS256), the optional Cognito user
+pool, and no dependency cycle.
 
 The parameter patterns and the template's Rules are evaluated here as CloudFormation would, on the values a
 deployer could type; the cycle check runs on SAM's translation, since cfn-lint does not see this one (it misses
@@ -17,15 +18,11 @@ from packaging.requirements import Requirement
 
 from local.template import TEMPLATE, functions, load_template
 from ops.sam_translation import Deployment, sam_template, translate
-from tests.unit.test_template_deploy import DOMAIN, PORTALS, _translated, deployed
-from tests.unit.test_template_policy import OIDC_CLIENT_SECRET_NAME
+from tests.unit.test_template_deploy import DOMAIN, EVERY_VENDOR, FUNCTIONS, OIDC, PORTALS, _translated, deployed
+from tests.unit.test_template_policy import OIDC_CLIENT_SECRET, OIDC_CLIENT_SECRET_NAME
 
-FUNCTIONS = ("ClickFunnelsFunction", "KustomerFunction", "HappyFoxFunction")
-API_CALLBACK = "https://${HttpApi}.execute-api.${AWS::Region}.${AWS::URLSuffix}/oidc/callback"
-REDIRECT_URIS = [
-    {"Fn::Sub": API_CALLBACK},
-    *({"Fn::Sub": f"${{{function}Url.FunctionUrl}}oidc/callback"} for function in FUNCTIONS),
-]
+# Every vendor's function (from the template); the ones that attach the OIDC layer themselves, and why.
+OWN_OIDC_LAYER = {"FreshworksFunction"}  # RS256 (cryptography), with OpenID Connect off too
 API_CALLBACK_URL = "https://<HttpApi>.execute-api.eu-west-1.amazonaws.com/oidc/callback"
 FUNCTION_CALLBACKS = [f"<{function}Url.FunctionUrl>oidc/callback" for function in FUNCTIONS]
 DOMAIN_CALLBACK = f"https://{DOMAIN['DomainName']}/oidc/callback"
@@ -156,7 +153,7 @@ def test_every_function_gets_the_oidc_settings(template: dict[str, Any]) -> None
         assert env["OIDC_CLIENT_AUTH"] == {"Ref": "OidcClientAuthMethod"}
         assert env["OIDC_LOGOUT"] == {"Ref": "OidcLogout"}
         assert env["PLATFORM_LOGIN_URL"] == {"Ref": "PlatformLoginUrl"}
-        assert "OIDC_PACKAGES_PATH" not in env  # the layer's default, /opt/oidc-packages
+        assert "OIDC_PACKAGES_PATH" not in env  # the layer's default, /opt/oidc-packages (Freshworks' too)
 
 
 def test_the_client_secret_is_a_placeholder_unless_the_templates_pool_fills_it(template: dict[str, Any]) -> None:
@@ -191,7 +188,11 @@ def test_the_http_api_sends_the_callback_to_whichever_function_serves_its_defaul
 def test_the_oidc_layer_is_built_like_the_signing_layer_for_arm64(template: dict[str, Any]) -> None:
     layer = template["Resources"]["OidcLayer"]
     assert layer["Type"] == "AWS::Serverless::LayerVersion"
-    assert layer["Condition"] == "OidcEnabled"
+    assert layer["Condition"] == "HasOidcLayer"
+    # Built with OpenID Connect, or for the function that signs RS256 with it.
+    assert template["Conditions"]["HasOidcLayer"] == {
+        "Fn::Or": [{"Fn::Condition": "OidcEnabled"}, {"Fn::Condition": "FreshworksEnabled"}]
+    }
     assert layer["Properties"]["ContentUri"] == "layers/oidc"
     assert layer["Properties"]["CompatibleArchitectures"] == ["arm64"]
     assert layer["Properties"]["CompatibleRuntimes"] == ["python3.13"]
@@ -210,33 +211,68 @@ def test_the_dev_venv_tests_the_versions_the_oidc_layer_ships() -> None:
         assert pinned.get(name) == f"=={shipped[name]}", name
 
 
-def test_the_oidc_layer_is_attached_only_when_oidc_is_on(template: dict[str, Any]) -> None:
+def test_the_oidc_layer_is_attached_only_when_oidc_is_on_or_a_function_needs_it(template: dict[str, Any]) -> None:
     conditional = {"Fn::If": ["OidcEnabled", {"Ref": "OidcLayer"}, {"Ref": "AWS::NoValue"}]}
     assert template["Globals"]["Function"]["Layers"] == [{"Ref": "SigningLayer"}, conditional]
     for function in FUNCTIONS:
-        assert "Layers" not in template["Resources"][function]["Properties"], function
-    # As CloudFormation gets it: SAM renames the layer (a hash of its content), the condition stays.
+        layers = template["Resources"][function]["Properties"].get("Layers")
+        # Without OpenID Connect only: SAM appends it to Globals' layers, and a layer listed twice is refused.
+        assert layers == (
+            [{"Fn::If": ["OidcEnabled", {"Ref": "AWS::NoValue"}, {"Ref": "OidcLayer"}]}]
+            if function in OWN_OIDC_LAYER
+            else None
+        ), function
+    # As CloudFormation gets it: SAM renames the layer (a hash of its content), the conditions stay.
     translated = translate(sam_template())["Resources"]
     [signing] = [name for name in translated if name.startswith("SigningLayer")]
     [oidc] = [name for name in translated if name.startswith("OidcLayer")]
-    assert translated[oidc]["Condition"] == "OidcEnabled"
+    assert translated[oidc]["Condition"] == "HasOidcLayer"
     for function in FUNCTIONS:
+        own = (
+            [{"Fn::If": ["OidcEnabled", {"Ref": "AWS::NoValue"}, {"Ref": oidc}]}] if function in OWN_OIDC_LAYER else []
+        )
         assert translated[function]["Properties"]["Layers"] == [
             {"Ref": signing},
             {"Fn::If": ["OidcEnabled", {"Ref": oidc}, {"Ref": "AWS::NoValue"}]},
+            *own,
         ], function
 
 
+@pytest.mark.parametrize("oidc", [False, True], ids=["oidc off", "oidc on"])
+@pytest.mark.parametrize("freshworks", [False, True], ids=["without freshworks", "with freshworks"])
+def test_each_deployment_builds_the_oidc_layer_once_and_attaches_it_where_needed(oidc: bool, freshworks: bool) -> None:
+    given = {**EVERY_VENDOR, "EnableFreshworks": str(freshworks).lower(), **(OIDC if oidc else {})}
+    _, resolved = deployed(**given)
+    [signing] = [name for name in resolved["Resources"] if name.startswith("SigningLayer")]
+    oidc_layers = [name for name in resolved["Resources"] if name.startswith("OidcLayer")]
+    assert len(oidc_layers) == (1 if oidc or freshworks else 0)
+    functions = {name for name, body in resolved["Resources"].items() if body["Type"] == "AWS::Lambda::Function"}
+    assert ("FreshworksFunction" in functions) is freshworks
+    for function in functions:
+        layers = resolved["Resources"][function]["Properties"]["Layers"]
+        # No cold start pays for cryptography it does not use: the layer only with OIDC, or for RS256.
+        wanted = oidc or function in OWN_OIDC_LAYER
+        assert layers == [{"Ref": signing}, *({"Ref": name} for name in oidc_layers if wanted)], function
+
+
 def test_each_functions_oidc_grant_holds_only_when_oidc_is_on(template: dict[str, Any]) -> None:
+    # One policy holds it, created with OpenID Connect only; every function lists it under the same condition.
+    policy = template["Resources"]["OidcClientSecretPolicy"]
+    assert policy["Type"] == "AWS::IAM::ManagedPolicy"
+    assert policy["Condition"] == "OidcEnabled"
+    [statement] = policy["Properties"]["PolicyDocument"]["Statement"]
+    assert statement == {
+        "Effect": "Allow",
+        "Action": "secretsmanager:GetSecretValue",
+        "Resource": {"Fn::Sub": OIDC_CLIENT_SECRET},
+    }
     for function in FUNCTIONS:
         conditional = [
             policy["Fn::If"]
             for policy in template["Resources"][function]["Properties"]["Policies"]
             if isinstance(policy, dict) and "Fn::If" in policy
         ]
-        assert [(condition, otherwise) for condition, _, otherwise in conditional] == [
-            ("OidcEnabled", {"Ref": "AWS::NoValue"})
-        ], function
+        assert conditional == [["OidcEnabled", {"Ref": "OidcClientSecretPolicy"}, {"Ref": "AWS::NoValue"}]], function
 
 
 # Outputs and the optional Cognito pool.
@@ -245,14 +281,18 @@ def test_each_functions_oidc_grant_holds_only_when_oidc_is_on(template: dict[str
 @pytest.mark.parametrize(
     ("given", "uris"),
     [
-        ({}, [API_CALLBACK_URL, *FUNCTION_CALLBACKS]),
-        ({"EnableHappyFox": "false"}, [API_CALLBACK_URL, *FUNCTION_CALLBACKS[:2]]),
+        (EVERY_VENDOR, [API_CALLBACK_URL, *FUNCTION_CALLBACKS]),
         (
-            DOMAIN,
+            {**EVERY_VENDOR, "EnableHappyFox": "false"},
+            [API_CALLBACK_URL, *(uri for uri in FUNCTION_CALLBACKS if "HappyFox" not in uri)],
+        ),
+        ({}, [API_CALLBACK_URL, *FUNCTION_CALLBACKS[:3]]),  # the first three, on by default
+        (
+            {**DOMAIN, **EVERY_VENDOR},
             [DOMAIN_CALLBACK, *FUNCTION_CALLBACKS],
         ),
     ],
-    ids=["every vendor", "happyfox off", "custom domain"],
+    ids=["every vendor", "happyfox off", "defaults", "custom domain"],
 )
 def test_the_outputs_list_every_redirect_uri_to_register(given: dict[str, str], uris: list[str]) -> None:
     deployment, resolved = deployed(**given)
@@ -298,10 +338,11 @@ def test_the_cognito_client_is_a_confidential_code_flow_client_for_the_bridges_c
     assert client["AllowedOAuthScopes"] == ["openid", "email", "profile"]
     assert client["SupportedIdentityProviders"] == ["COGNITO"]
     for given, uris in [
-        ({}, [API_CALLBACK_URL, *FUNCTION_CALLBACKS]),
+        (EVERY_VENDOR, [API_CALLBACK_URL, *FUNCTION_CALLBACKS]),
+        ({}, [API_CALLBACK_URL, *FUNCTION_CALLBACKS[:3]]),
         ({"EnableKustomer": "false"}, [API_CALLBACK_URL, FUNCTION_CALLBACKS[0], FUNCTION_CALLBACKS[2]]),
         (
-            DOMAIN,
+            {**DOMAIN, **EVERY_VENDOR},
             [API_CALLBACK_URL, DOMAIN_CALLBACK, *FUNCTION_CALLBACKS],
         ),
     ]:

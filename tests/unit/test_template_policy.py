@@ -1,10 +1,12 @@
 """What the template lets each function do, and what it runs beside them (logs, alarms, edge protection).
 
 The permissions are read from the template as CloudFormation will run it: SAM's own translator (the one
-`sam validate` runs, offline) expands the policy templates into each function's IAM role. Each function may
-read its own secrets and make the DynamoDB calls the layer's code makes, nothing more; the checker is shown to
-notice a widened policy. `make validate` runs checkov on the same translation (``python -m ops.sam_translation
-OUT``), each SAM resource's Metadata (checkov's inline suppressions) copied onto what SAM makes of it.
+`sam validate` runs, offline) expands the policy templates into each function's IAM role, and the managed
+policies every vendor function shares (``VendorFunctionPolicy``, ``OidcClientSecretPolicy``) are read into each
+function that lists them. Each function may read its own secrets and make the DynamoDB calls the layer's code
+makes, nothing more; the checker is shown to notice a widened policy, shared or not. `make validate` runs
+checkov on the same translation, every vendor switched on (``python -m ops.sam_translation OUT``), each SAM
+resource's Metadata (checkov's inline suppressions) copied onto what SAM makes of it.
 """
 
 from __future__ import annotations
@@ -20,7 +22,8 @@ import pytest
 from botocore import xform_name
 
 from local.template import TEMPLATE, functions, load_template
-from ops.sam_translation import sam_template, translate
+from ops.sam_translation import checkov_input, sam_template, translate
+from ops.vendor_template import vendor_templates
 
 ROOT = TEMPLATE.parent
 LAYER = ROOT / "layers" / "signing" / "sso_bridge"
@@ -66,12 +69,19 @@ CALLS: dict[str, dict[str, set[Grant]]] = {
 EMAIL_LINKS = {
     grant for call in ("batch_get_item", "transact_write_items", "put_item") for grant in CALLS["link_store.py"][call]
 }
+# Every vendor function (from the template) reads the login-token key, the OIDC client secret and its own key
+# (<Vendor>Secret); beyond that, only what is listed here.
+VENDOR_FUNCTIONS = {vendor.logical_id: vendor.stem for vendor in vendor_templates().values()}
+OWN_SECRETS = {"KustomerFunction": {KUSTOMER_BRAND_SECRETS}}
 SECRETS = {
-    "ClickFunnelsFunction": {"LoginTokenSecret", "ClickFunnelsSecret", OIDC_CLIENT_SECRET},
-    "KustomerFunction": {"LoginTokenSecret", "KustomerSecret", KUSTOMER_BRAND_SECRETS, OIDC_CLIENT_SECRET},
-    "HappyFoxFunction": {"LoginTokenSecret", "HappyFoxSecret", OIDC_CLIENT_SECRET},
+    function: {"LoginTokenSecret", f"{stem}Secret", OIDC_CLIENT_SECRET} | OWN_SECRETS.get(function, set())
+    for function, stem in VENDOR_FUNCTIONS.items()
 }
-OWN_WRITES = {"HappyFoxFunction": CALLS["jti_store.py"]["put_item"]}
+# The vendors that record each token's jti in the audit table (they refuse a replay).
+OWN_WRITES = {
+    "HappyFoxFunction": CALLS["jti_store.py"]["put_item"],
+    "ZendeskFunction": CALLS["jti_store.py"]["put_item"],
+}
 EXPECTED: dict[str, set[Grant]] = {
     function: {("secretsmanager:GetSecretValue", secret) for secret in secrets}
     | EMAIL_LINKS
@@ -113,6 +123,11 @@ def _branches(value: Any) -> list[Any]:
     return [value]
 
 
+def _statements_of(document: Any) -> list[Any]:
+    """A policy document's statements as they may apply (both branches of an ``Fn::If`` among them)."""
+    return [branch for statement in _listed(document["Statement"]) for branch in _branches(statement)]
+
+
 def role_of(translated: dict[str, Any], function: str) -> str:
     role = translated["Resources"][function]["Properties"]["Role"]
     assert isinstance(role, dict), f"{function}: a role SAM makes, not {role!r}"
@@ -120,15 +135,35 @@ def role_of(translated: dict[str, Any], function: str) -> str:
     return str(role["Fn::GetAtt"][0])
 
 
-def grants(translated: dict[str, Any], function: str) -> tuple[set[Grant], list[str]]:
-    """Every (action, resource) the function's role allows, and what the checker cannot accept at all."""
-    problems: list[str] = []
+def shared_policies(translated: dict[str, Any], function: str) -> list[str]:
+    """The template's own managed policies the function's role lists (``!Ref`` to an ``AWS::IAM::ManagedPolicy``)."""
     role = translated["Resources"][role_of(translated, function)]["Properties"]
-    managed = {str(arn).split(":policy/", 1)[-1] for arn in role.get("ManagedPolicyArns", [])}
+    listed = [branch for arn in role.get("ManagedPolicyArns", []) for branch in _branches(arn)]
+    resources = translated["Resources"]
+    return [
+        arn["Ref"]
+        for arn in listed
+        if isinstance(arn, dict) and resources.get(arn.get("Ref"), {}).get("Type") == "AWS::IAM::ManagedPolicy"
+    ]
+
+
+def grants(translated: dict[str, Any], function: str) -> tuple[set[Grant], list[str]]:
+    """Every (action, resource) the function's role allows, its shared managed policies' included, and what the
+    checker cannot accept at all."""
+    problems: list[str] = []
+    resources = translated["Resources"]
+    role = resources[role_of(translated, function)]["Properties"]
+    shared = shared_policies(translated, function)
+    listed = [branch for arn in role.get("ManagedPolicyArns", []) for branch in _branches(arn)]
+    managed = {
+        str(arn).split(":policy/", 1)[-1] for arn in listed if not (isinstance(arn, dict) and arn.get("Ref") in shared)
+    }
     problems += [f"{function}: managed policy {name}" for name in sorted(managed - BASELINE_MANAGED_POLICIES)]
+    documents = [branch["PolicyDocument"] for policy in role.get("Policies", []) for branch in _branches(policy)]
+    documents += [resources[name]["Properties"]["PolicyDocument"] for name in shared]
     allowed: set[Grant] = set()
-    for document in [branch for policy in role.get("Policies", []) for branch in _branches(policy)]:
-        for statement in _listed(document["PolicyDocument"]["Statement"]):
+    for document in documents:
+        for statement in _statements_of(document):
             if statement.get("Effect") != "Allow":
                 continue
             for key in ("NotAction", "NotResource"):
@@ -145,12 +180,16 @@ def violations(translated: dict[str, Any]) -> list[str]:
     problems: list[str] = []
     resources = translated["Resources"]
     function_roles = {role_of(translated, function) for function in EXPECTED}
+    # A shared policy is read into each function that lists it; attached any other way, it is beside them.
+    shared = {name for function in EXPECTED for name in shared_policies(translated, function)}
     for logical_id, resource in resources.items():
         kind = resource["Type"]
         if kind == "AWS::Lambda::Function" and logical_id not in EXPECTED:
             problems.append(f"{logical_id}: a function this check does not know")
-        if kind.startswith("AWS::IAM::") and logical_id not in function_roles:
+        if kind.startswith("AWS::IAM::") and logical_id not in function_roles | shared:
             problems.append(f"{logical_id}: {kind} beside the functions' roles")
+        if logical_id in shared and {"Roles", "Users", "Groups"} & set(resource["Properties"]):
+            problems.append(f"{logical_id}: attached beside the functions' roles")
     for function, expected in EXPECTED.items():
         allowed, found = grants(translated, function)
         problems += found
@@ -213,12 +252,40 @@ def _widen_brand_secrets(template: dict[str, Any]) -> None:
 _GET_ANY_SECRET = {"Effect": "Allow", "Action": "secretsmanager:GetSecretValue", "Resource": "*"}
 
 
+def _shared_statements(template: dict[str, Any], name: str) -> list[Any]:
+    statements: list[Any] = template["Resources"][name]["Properties"]["PolicyDocument"]["Statement"]
+    return statements
+
+
 def _widen_oidc_secret(template: dict[str, Any]) -> None:
-    for policy in _statements(template, "ClickFunnelsFunction"):
-        if isinstance(policy, dict) and "Fn::If" in policy:
-            for statement in policy["Fn::If"][1]["Statement"]:
-                resource = statement["Resource"]["Fn::Sub"]
-                statement["Resource"]["Fn::Sub"] = resource.replace("oidc-client-??????", "oidc-*")
+    for statement in _shared_statements(template, "OidcClientSecretPolicy"):
+        resource = statement["Resource"]["Fn::Sub"]
+        statement["Resource"]["Fn::Sub"] = resource.replace("oidc-client-??????", "oidc-*")
+
+
+def _widen_shared_policy(template: dict[str, Any]) -> None:
+    _shared_statements(template, "VendorFunctionPolicy").append(
+        {"Effect": "Allow", "Action": "dynamodb:DeleteItem", "Resource": {"Fn::GetAtt": ["SpentLinksTable", "Arn"]}}
+    )
+
+
+def _attach_shared_policy_elsewhere(template: dict[str, Any]) -> None:
+    template["Resources"]["VendorFunctionPolicy"]["Properties"]["Roles"] = [{"Ref": "HappyFoxFunctionRole"}]
+
+
+def _another_shared_policy(template: dict[str, Any]) -> None:
+    template["Resources"]["ScanPolicy"] = {
+        "Type": "AWS::IAM::ManagedPolicy",
+        "Properties": {
+            "PolicyDocument": {"Statement": [{"Effect": "Allow", "Action": "dynamodb:Scan", "Resource": "*"}]},
+        },
+    }
+    _statements(template, "CannyFunction").append({"Ref": "ScanPolicy"})
+
+
+def _drop_shared_policy(template: dict[str, Any]) -> None:
+    policies = _statements(template, "DiscourseFunction")
+    policies.remove({"Ref": "VendorFunctionPolicy"})
 
 
 def _separate_policy(template: dict[str, Any]) -> None:
@@ -252,6 +319,13 @@ MUTATIONS: dict[str, Callable[[dict[str, Any]], None]] = {
         {"Fn::If": ["OidcEnabled", {"Statement": [_GET_ANY_SECRET]}, {"Ref": "AWS::NoValue"}]},
     ),
     "a policy beside the role": _separate_policy,
+    "the shared policy widened": _widen_shared_policy,
+    "the shared policy attached to a role by itself": _attach_shared_policy_elsewhere,
+    "another shared policy, listed by one function": _another_shared_policy,
+    "a function without the shared policy": _drop_shared_policy,
+    "the audit table written by a vendor that records no jti": _add_action(
+        "CannyFunction", "JtiTable", "dynamodb:PutItem"
+    ),
 }
 
 
@@ -302,6 +376,32 @@ def test_each_function_reads_the_secrets_its_environment_names() -> None:
         assert template["Resources"]["OidcClientSecret"]["Properties"]["Name"] == name
         named.add(OIDC_CLIENT_SECRET)
         assert named == SECRETS[spec.logical_id]
+
+
+def test_every_vendor_function_lists_the_shared_policies(translated: dict[str, Any]) -> None:
+    assert set(EXPECTED) == set(VENDOR_FUNCTIONS) == {spec.logical_id for spec in functions() if spec.function_url}
+    for function in EXPECTED:
+        assert shared_policies(translated, function) == ["VendorFunctionPolicy", "OidcClientSecretPolicy"], function
+
+
+def test_make_validate_has_checkov_scan_every_vendor_and_the_shared_policies() -> None:
+    """checkov drops a resource whose condition is false under the parameters' defaults (issue 18's vendors are
+    off by default), and skips a policy with an ``Fn::If`` among its statements: `make validate` hands it every
+    vendor switched on, and the shared policies' statements are plain."""
+    scanned = checkov_input()
+    for vendor in vendor_templates().values():
+        assert scanned["Parameters"][vendor.switch]["Default"] == "true", vendor.switch
+        assert vendor.logical_id in scanned["Resources"]
+    shared = {name for name, body in scanned["Resources"].items() if body["Type"] == "AWS::IAM::ManagedPolicy"}
+    assert shared == {"VendorFunctionPolicy", "OidcClientSecretPolicy"}
+    for name in shared:
+        for statement in scanned["Resources"][name]["Properties"]["PolicyDocument"]["Statement"]:
+            assert set(statement) == {"Effect", "Action", "Resource"}, name
+    # Everything else is the translation as `sam validate` makes it.
+    translated = translate(sam_template())
+    assert {name: body for name, body in scanned.items() if name != "Parameters"} == {
+        name: body for name, body in translated.items() if name != "Parameters"
+    }
 
 
 def test_the_revocation_command_is_never_a_functions_right(translated: dict[str, Any]) -> None:

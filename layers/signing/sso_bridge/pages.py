@@ -7,6 +7,10 @@ no script at all, no other style, and images from the logo's origin only.
 
 Nothing is written into a page unescaped: the brand and portal names, URLs and the request id are escaped, and
 a translation (ours, from the catalogs) is escaped before its placeholders are filled with escaped values.
+
+One kind of page carries a script: a form that posts a vendor token on to the vendor (``post_form_page`` in
+``sso_bridge.responses``), so the token never sits in a URL. Its one fixed script is allowed by its hash, and the
+policy names where the form may post (``form-action``); every other page still allows no script at all.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from __future__ import annotations
 import base64
 import functools
 import hashlib
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from html import escape
@@ -36,6 +41,12 @@ PORTAL_NAMES = (
     N_("the help center"),
     # TRANSLATORS: a portal's name (see "the portal").
     N_("the support centre"),
+    # TRANSLATORS: a portal's name (see "the portal"): Canny's board of feature requests.
+    N_("the feedback board"),
+    # TRANSLATORS: a portal's name (see "the portal"): a Discourse forum.
+    N_("the community"),
+    # TRANSLATORS: a portal's name (see "the portal"): Freshdesk's or Freshservice's portal.
+    N_("the support portal"),
 )
 _DARK_TEXT = "#111827"
 
@@ -43,7 +54,7 @@ _PAGE = """<!doctype html>
 <html lang="{lang}"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
 <meta name="robots" content="noindex,nofollow"><title>{title}</title>
 <style>{css}</style></head>
-<body>{header}<main><h1>{h1}</h1><p>{message}</p>{action}{footer}</main></body></html>
+<body>{header}<main><h1>{h1}</h1><p>{message}</p>{action}{footer}</main>{script}</body></html>
 """
 
 _CSS = (
@@ -66,6 +77,8 @@ _CSS = (
     "a:focus-visible,button:focus-visible{{outline:3px solid {link};outline-offset:2px}}"
     "footer{{margin-top:2rem;padding-top:1rem;border-top:1px solid #e5e7eb;color:#5b6475;font-size:.875rem}}"
     "footer p{{margin:.25rem 0}}code{{font-size:.9em;word-break:break-all}}"
+    "blockquote{{margin:0 0 1rem;padding:.5rem .875rem;border-left:4px solid #d1d5db;background:#f9fafb;"
+    "overflow-wrap:anywhere}}"
     "@media (max-width:30rem){{header{{margin-top:4vh}}main{{padding:1.5rem 1.25rem 1.25rem}}}}"
 )
 
@@ -111,6 +124,29 @@ def _readable_on_white(color: str) -> str:
     return shade
 
 
+# What may follow ``form-action``: origins only, in the characters of a host name (no ';' to end the directive).
+_ORIGIN = re.compile(r"https?://[a-z0-9.-]+(?::[0-9]{1,5})?", re.ASCII)
+
+
+def _digest(text: str) -> str:
+    return base64.b64encode(hashlib.sha256(text.encode()).digest()).decode()
+
+
+@functools.cache
+def _script_source(script: str) -> str:
+    """``'sha256-...'`` for an inline script; made once per script (each caller has one fixed script)."""
+    if "<" in script:  # "</script>" or "<!--" would end or change the element it sits in
+        raise ValueError("an inline script must not contain '<'")
+    return f"'sha256-{_digest(script)}'"
+
+
+def _form_action(origins: Sequence[str]) -> str:
+    for origin in origins:
+        if not _ORIGIN.fullmatch(origin):
+            raise ValueError(f"form-action takes origins like https://host, got {origin!r}")
+    return " ".join(dict.fromkeys(origins))
+
+
 @dataclass(frozen=True, slots=True)
 class _Look:
     css: str
@@ -123,7 +159,7 @@ def _look(brand: Brand) -> _Look:
     accent = brand.color or DEFAULT_COLOR
     on_accent = "#ffffff" if contrast(accent, "#ffffff") >= contrast(accent, _DARK_TEXT) else _DARK_TEXT
     css = _CSS.format(accent=accent, on_accent=on_accent, hover=_darker(accent, 0.15), link=_readable_on_white(accent))
-    digest = base64.b64encode(hashlib.sha256(css.encode()).digest()).decode()
+    digest = _digest(css)
     images = f"; img-src {brand.logo_origin}" if brand.logo_origin else ""
     csp = f"default-src 'none'; style-src 'sha256-{digest}'{images}; base-uri 'none'; frame-ancestors 'none'"
     return _Look(css=css, csp=csp)
@@ -185,11 +221,28 @@ def actions_html(links: Sequence[tuple[str, str]]) -> str:
 
 
 def render_page(
-    context: PageContext, *, title: str, message_html: str, action_html: str = "", request_id: str | None = None
+    context: PageContext,
+    *,
+    title: str,
+    message_html: str,
+    action_html: str = "",
+    request_id: str | None = None,
+    script: str = "",
+    form_action: Sequence[str] = (),
 ) -> Rendered:
-    """A whole page: ``title`` plain text (translated), ``message_html`` and ``action_html`` HTML."""
+    """A whole page: ``title`` plain text (translated), ``message_html`` and ``action_html`` HTML.
+
+    ``script``: one fixed inline script, run after the page's content and allowed by its hash (never request data:
+    the hash would allow whatever it holds). ``form_action``: the origins the page's forms may post to, and be
+    redirected on to (browsers check each redirect after a form's POST against it).
+    """
     brand = context.brand
     look = _look(brand)
+    csp = look.csp
+    if script:
+        csp += f"; script-src {_script_source(script)}"
+    if form_action:
+        csp += f"; form-action {_form_action(form_action)}"
     logo = f'<img src="{escape(brand.logo_url, quote=True)}" alt="">' if brand.logo_url else ""
     name = f"<span>{escape(brand.name)}</span>" if brand.name else ""
     header = f"<header>{logo}{name}</header>" if logo or name else ""
@@ -209,9 +262,10 @@ def render_page(
         message=message_html,
         action=action_html,
         footer=f"<footer>{''.join(footer)}</footer>" if footer else "",
+        script=f"<script>{script}</script>" if script else "",
     )
     headers = {
-        "Content-Security-Policy": look.csp,
+        "Content-Security-Policy": csp,
         "Content-Language": context.language,
         "Vary": "Accept-Language",
     }

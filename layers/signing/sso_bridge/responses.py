@@ -3,14 +3,19 @@
 Redirects are never cached and never leak their URL through Referer. Pages (``sso_bridge.pages``: the brand,
 the reader's language, the policy) are fixed text plus a request id the user can quote to support, and always a
 way forward: the button, signing in again, the platform, the company's support page. Nothing from the request
-is echoed into them but the URLs of the bridge's own sign-in, escaped.
+is echoed into them but the URLs of the bridge's own sign-in, escaped, and a vendor's own words about why it
+refused a sign-in (``quote``: plain text, escaped, set apart as the vendor's).
+
+A vendor token that must not sit in a URL (where browser history, proxies and access logs keep it) leaves in the
+body of a POST instead: ``post_form_page`` answers with a form the browser submits at once.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from html import escape
+from urllib.parse import urlsplit
 
 from .errors import BridgeError
 from .http import Response
@@ -19,6 +24,8 @@ from .link_form import FIELD_NAME
 from .pages import PageContext, actions_html, render_page
 
 __all__ = [
+    "AUTO_SUBMIT_SCRIPT",
+    "MAX_QUOTE_LENGTH",
     "RETRY_AFTER_SECONDS",
     "SECURITY_HEADERS",
     "PageContext",
@@ -26,6 +33,7 @@ __all__ = [
     "error_response",
     "mask_email",
     "page_response",
+    "post_form_page",
     "redirect_response",
     "signed_out_page",
     "wants_json",
@@ -51,6 +59,13 @@ _PLAIN = PageContext()
 # No action attribute: the form posts back to this very URL, so nothing from the request is written into the page.
 # The hidden field binds the POST to this page in this browser (sso_bridge.link_form).
 _CONFIRM_FORM = '<form method="post">{hidden}<button type="submit">{label}</button></form>'
+# A vendor token's form: posted by the script below at once, or by the reader's press when scripts are off.
+_POST_FORM = '<form method="post" action="{action}">{hidden}<button type="submit">{label}</button></form>'
+# Fixed text (its hash is in the page's policy); it runs after the form exists, and calls submit through the
+# prototype so that a field named "submit" could never stand in for the method.
+AUTO_SUBMIT_SCRIPT = "HTMLFormElement.prototype.submit.call(document.forms[0]);"
+# A vendor's own words on a page: one short line; longer is cut.
+MAX_QUOTE_LENGTH = 300
 
 
 def wants_json(accept: str | None) -> bool:
@@ -82,10 +97,20 @@ def page_response(
     action: str = "",
     context: PageContext = _PLAIN,
     values: dict[str, str] | None = None,
+    quote: str | None = None,
 ) -> Response:
     """A page: ``title`` and ``message`` are msgids (marked ``N_``), shown in the reader's language with their
-    ``{name}`` placeholders filled from ``values`` (plain text, escaped here); ``action`` is HTML."""
+    ``{name}`` placeholders filled from ``values`` (plain text, escaped here); ``action`` is HTML.
+
+    ``quote``: what another party said (a vendor's reason for refusing), plain text the caller has checked for
+    hidden characters; escaped, cut to ``MAX_QUOTE_LENGTH`` and set apart under "The reason given:", never read as
+    our own words or as markup.
+    """
     values = values or {}
+    if quote:
+        cut = quote if len(quote) <= MAX_QUOTE_LENGTH else f"{quote[: MAX_QUOTE_LENGTH - 1]}…"
+        label = escape(context.text(N_("The reason given:")))
+        action = f"<p>{label}</p><blockquote>{escape(cut)}</blockquote>{action}"
     rendered = render_page(
         context,
         title=context.text(title, **values),
@@ -119,6 +144,51 @@ def confirmation_page(
         request_id=request_id,
         action=_CONFIRM_FORM.format(hidden=hidden, label=escape(context.text(N_("Continue")))),
         context=context,
+    )
+
+
+def post_form_page(
+    action: str,
+    fields: Mapping[str, str],
+    *,
+    portal_name: str,
+    request_id: str,
+    context: PageContext = _PLAIN,
+    referrer_policy: str = "no-referrer",
+    redirect_origins: Sequence[str] = (),
+) -> Response:
+    """A page whose form posts ``fields`` (hidden) to ``action`` at once, or at the reader's press of Continue when
+    scripts are off: how a vendor token reaches a vendor that takes it in a POST body, out of every URL.
+
+    ``action`` is the vendor's endpoint (an absolute URL the caller built from its settings); the policy lets the
+    form post only to its origin and to ``redirect_origins`` (``https://host``), where the vendor's answer may send
+    the browser next: browsers check each redirect after a form's POST against ``form-action`` too. The page is
+    never stored (``no-store``) and sends no Referer unless ``referrer_policy`` says otherwise.
+    """
+    parts = urlsplit(action)
+    origin = f"{parts.scheme}://{parts.netloc}".lower()
+    hidden = "".join(
+        f'<input type="hidden" name="{escape(name, quote=True)}" value="{escape(value, quote=True)}">'
+        for name, value in fields.items()
+    )
+    form = _POST_FORM.format(
+        action=escape(action, quote=True), hidden=hidden, label=escape(context.text(N_("Continue")))
+    )
+    portal = context.name(portal_name)
+    rendered = render_page(
+        context,
+        title=context.text(N_("Continue to {portal}"), portal=portal),
+        message_html=escape(context.text(N_("Taking you there now. If nothing happens, press Continue."))),
+        action_html=form,
+        request_id=request_id,
+        script=AUTO_SUBMIT_SCRIPT,
+        form_action=[origin, *redirect_origins],
+    )
+    return Response(
+        status_code=200,
+        content_type="text/html; charset=utf-8",
+        headers={**_PAGE_HEADERS, **rendered.headers, "Referrer-Policy": referrer_policy},
+        body=rendered.body,
     )
 
 

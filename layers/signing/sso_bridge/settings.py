@@ -11,7 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from .errors import ConfigurationError
+from .errors import ConfigurationError, RedirectNotAllowed
+from .redirects import allowed_url
 
 __all__ = [
     "INTERACTIVE_TTL_DEFAULT",
@@ -29,6 +30,7 @@ __all__ = [
     "env_hostname",
     "env_hostnames",
     "env_int",
+    "env_origin",
     "env_page_url",
     "env_referrer_policy",
     "env_str",
@@ -107,6 +109,22 @@ def env_url(env: Mapping[str, str], name: str, default: str | None = None) -> st
     if not (parts.scheme == "https" or local) or not parts.hostname or "@" in parts.netloc:
         raise ConfigurationError(f"{name} must be an absolute https:// URL, got {raw!r}")
     return raw
+
+
+def env_origin(env: Mapping[str, str], name: str, *, example: str) -> str:
+    """``https://host`` of a portal (its own host or a custom domain), nothing after it: where the bridge sends
+    users, so it passes the check every redirect target passes (https, exact host, default port, no userinfo)."""
+    raw = env_str(env, name).rstrip("/")
+    parts = urlsplit(raw)
+    problem = f"{name} must be an https origin like {example}, without a path, got {raw!r}"
+    if parts.path or parts.query or parts.fragment or raw.endswith(("?", "#")):
+        raise ConfigurationError(problem)
+    host = (parts.hostname or "").lower()
+    try:
+        allowed_url(f"{raw}/", {host})
+    except RedirectNotAllowed as exc:
+        raise ConfigurationError(problem) from exc
+    return f"https://{host}"
 
 
 def env_display_name(env: Mapping[str, str], name: str, default: str) -> str:
