@@ -6,8 +6,11 @@ local ports (``--host-resolver-rules``), so nothing leaves the machine and the b
 itself. (Playwright's ``page.route`` cannot stand in: it only sees the first URL of a redirect chain, and the
 vendor is reached at the end of one.)
 
-``browser`` starts Chromium with a fresh profile per test; ``oidc_browser`` is a fresh context (cookies and all)
-in one Chromium per module, whose resolver rules point at ``oidc_stack``'s own stand-ins.
+The stand-ins are built from the vendor registry (``local.vendors.SPECS``): every host each vendor's ``SPEC``
+names, with the key tests.helpers gave the stack and the bridge's route on the stack's HTTP API, so a new vendor
+needs nothing here. ``browser`` is a fresh context (cookies and all) in one Chromium per session
+(``browser_without_scripts``: JavaScript off); ``oidc_browser`` the same in one Chromium per module, whose
+resolver rules point at ``oidc_stack``'s own stand-ins.
 
 A failed test leaves a screenshot of the page it was on in ``.e2e-screenshots/`` and says where.
 """
@@ -17,29 +20,34 @@ from __future__ import annotations
 import contextlib
 import re
 import subprocess
-import tempfile
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from local import vendors
 from local.lambdas import LOCAL_DEFAULTS
-from local.server import Server, serve
-from tests.helpers import ROOT, VENDOR_KEYS, WORKSPACE
+from local.server import App, Server, serve
+from local.state import read_state
+from local.vendors import SPECS
+from local.vendors.site import StandInContext
+from tests.helpers import ROOT, VENDOR_KEYS
 from tests.integration.stack import RunningStack, local_stack, oidc_stack
 from tests.tls import self_signed
 
 __all__ = [
     "VendorSites",
     "browser",
+    "browser_without_scripts",
+    "chromium_for_vendors",
     "local_stack",
     "make_link",
     "oidc_browser",
     "oidc_stack",
     "oidc_vendor_sites",
+    "vendor_hosts",
     "vendor_sites",
 ]
 
@@ -58,6 +66,14 @@ SCREENSHOTS = ROOT / ".e2e-screenshots"
 KUSTOMER_HOST = LOCAL_DEFAULTS["KUSTOMER_REDIRECT_HOSTS"].split(",")[0]
 HAPPYFOX_HOST = LOCAL_DEFAULTS["HAPPYFOX_ACCOUNT_URL"].removeprefix("https://")
 
+
+def vendor_hosts(vendor: str) -> tuple[str, ...]:
+    """The hosts a vendor's stand-ins answer on for the test stacks (the local defaults), where users start first:
+    Canny's board then canny.io, Freshworks' portal then its account's host."""
+    [spec] = [spec for spec in SPECS if spec.vendor == vendor]
+    return spec.hosts_in(LOCAL_DEFAULTS)
+
+
 _REPORT = pytest.StashKey[dict[str, pytest.TestReport]]()
 
 
@@ -69,7 +85,9 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 @pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     report: pytest.TestReport = yield
     item.stash.setdefault(_REPORT, {})[report.when] = report
     return report
@@ -86,27 +104,37 @@ class VendorSites:
         return ", ".join(f"MAP {host} 127.0.0.1:{port}" for host, port in self.ports.items())
 
 
+def _stand_ins(stack: RunningStack) -> dict[str, App]:
+    """Every vendor's stand-in, by host, built from its ``SPEC`` as ``make run`` builds it: the hosts and settings
+    ``stack``'s functions run with (its state file), the key tests.helpers gave the stack, its HTTP API's route.
+
+    Kustomer's brands other than the default are not served: the stack generates their keys."""
+    settings = read_state(stack.command_env()).settings
+    env = {**LOCAL_DEFAULTS, **settings}
+    apps: dict[str, App] = {}
+    for spec in SPECS:
+        for host in spec.hosts_in(env):
+            context = StandInContext(
+                host=host, key=VENDOR_KEYS[spec.vendor], login_url=stack.url(spec.login_path), env=env
+            )
+            apps.setdefault(host, spec.make(context))
+    return apps
+
+
 @contextlib.contextmanager
 def _serve_vendor_sites(stack: RunningStack, tls_dir: Path) -> Iterator[VendorSites]:
-    """One stand-in per vendor, configured as ``stack``'s functions are (hosts, keys, the bridge's URLs)."""
-    apps = {
-        WORKSPACE: vendors.clickfunnels(workspace_domain=WORKSPACE, key=VENDOR_KEYS["clickfunnels"]),
-        KUSTOMER_HOST: vendors.kustomer(
-            portal_host=KUSTOMER_HOST, key=VENDOR_KEYS["kustomer"], redirect_uri=stack.url("/kustomer/login")
-        ),
-        HAPPYFOX_HOST: vendors.happyfox(
-            account_host=HAPPYFOX_HOST,
-            key=VENDOR_KEYS["happyfox"],
-            remote_login_url=stack.url("/happyfox/login"),
-        ),
-    }
+    """One HTTPS server per vendor host, configured as ``stack``'s functions are (hosts, keys, the bridge's URLs)."""
+    apps = _stand_ins(stack)
     tls = self_signed(tls_dir, list(apps))
-    servers: list[Server] = [serve("127.0.0.1", 0, app, tls=tls) for app in apps.values()]
+    servers: list[Server] = []
     try:
+        for app in apps.values():
+            servers.append(serve("127.0.0.1", 0, app, tls=tls))
         yield VendorSites({host: server.port for host, server in zip(apps, servers, strict=True)})
     finally:
-        for server in servers:
-            server.stop()
+        # Together: each stop waits up to half a second for its server's loop to notice.
+        with ThreadPoolExecutor(max_workers=max(len(servers), 1)) as pool:
+            list(pool.map(Server.stop, servers))
 
 
 @pytest.fixture(scope="session")
@@ -144,32 +172,53 @@ def _screenshot_on_failure(page: Any, request: pytest.FixtureRequest) -> Iterato
             report.sections.append(("screenshot", f"{shot} (page was at {page.url.split('?')[0]})"))
 
 
+def _launch(playwright: Any, sites: VendorSites) -> Any:
+    """Chromium whose resolver sends every vendor host to its stand-in (the rules are fixed at launch)."""
+    resolver = f"--host-resolver-rules={sites.resolver_rules}"
+    return playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=[*CHROMIUM_ARGS, resolver])
+
+
+@contextlib.contextmanager
+def _fresh_page(chromium: Any, request: pytest.FixtureRequest, **options: Any) -> Iterator[Any]:
+    """A page in a context of its own: no cookies or storage from another test (signed out everywhere)."""
+    context = chromium.new_context(ignore_https_errors=True, **options)  # the stand-ins' certificate is self-signed
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    try:
+        with _screenshot_on_failure(page, request):
+            yield page
+    finally:
+        context.close()
+
+
+@pytest.fixture(scope="session")
+def chromium_for_vendors(vendor_sites: VendorSites, playwright: Any) -> Iterator[Any]:
+    """One Chromium for the session's ``local_stack`` tests; each test gets a context of its own (``browser``)."""
+    chromium = _launch(playwright, vendor_sites)
+    try:
+        yield chromium
+    finally:
+        chromium.close()
+
+
 @pytest.fixture
-def browser(vendor_sites: VendorSites, playwright: Any, request: pytest.FixtureRequest) -> Iterator[Any]:
-    """A fresh Chromium profile and page; on failure, a screenshot of where the page ended up."""
-    resolver = f"--host-resolver-rules={vendor_sites.resolver_rules}"
-    with tempfile.TemporaryDirectory(prefix="sso-bridge-chromium-") as profile:
-        context = playwright.chromium.launch_persistent_context(
-            profile,
-            executable_path=str(CHROMIUM),
-            headless=True,
-            args=[*CHROMIUM_ARGS, resolver],
-            ignore_https_errors=True,  # the stand-ins' certificate is self-signed
-        )
-        page = context.pages[0] if context.pages else context.new_page()
-        page.set_default_timeout(15_000)
-        try:
-            with _screenshot_on_failure(page, request):
-                yield page
-        finally:
-            context.close()
+def browser(chromium_for_vendors: Any, request: pytest.FixtureRequest) -> Iterator[Any]:
+    """A page in a fresh context (a fresh profile costs a second more per test); screenshot on failure."""
+    with _fresh_page(chromium_for_vendors, request) as page:
+        yield page
+
+
+@pytest.fixture
+def browser_without_scripts(chromium_for_vendors: Any, request: pytest.FixtureRequest) -> Iterator[Any]:
+    """``browser`` with JavaScript turned off, as some readers have it."""
+    with _fresh_page(chromium_for_vendors, request, java_script_enabled=False) as page:
+        yield page
 
 
 @pytest.fixture(scope="module")
 def oidc_chromium(oidc_vendor_sites: VendorSites, playwright: Any) -> Iterator[Any]:
     """One Chromium for a module of OIDC tests; each test gets a context of its own (``oidc_browser``)."""
-    resolver = f"--host-resolver-rules={oidc_vendor_sites.resolver_rules}"
-    chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=[*CHROMIUM_ARGS, resolver])
+    chromium = _launch(playwright, oidc_vendor_sites)
     try:
         yield chromium
     finally:
@@ -179,14 +228,8 @@ def oidc_chromium(oidc_vendor_sites: VendorSites, playwright: Any) -> Iterator[A
 @pytest.fixture
 def oidc_browser(oidc_chromium: Any, request: pytest.FixtureRequest) -> Iterator[Any]:
     """A page in a fresh context (no cookies: signed out of the bridge and the provider); screenshot on failure."""
-    context = oidc_chromium.new_context(ignore_https_errors=True)  # the stand-ins' certificate is self-signed
-    page = context.new_page()
-    page.set_default_timeout(15_000)
-    try:
-        with _screenshot_on_failure(page, request):
-            yield page
-    finally:
-        context.close()
+    with _fresh_page(oidc_chromium, request) as page:
+        yield page
 
 
 def start_page(stack: RunningStack, vendor: str) -> str:
