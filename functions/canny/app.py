@@ -30,7 +30,7 @@ from sso_bridge.errors import BadRequest, BridgeError, ConfigurationError
 from sso_bridge.flow import SIGN_IN_METHODS, SignIn, new_app
 from sso_bridge.http import Response
 from sso_bridge.i18n import N_
-from sso_bridge.login_token import LoginIdentity
+from sso_bridge.login_token import LoginIdentity, email_key
 from sso_bridge.observability import Logger, Metrics
 from sso_bridge.redirects import MAX_URL_LENGTH, allowed_url
 from sso_bridge.request import Query
@@ -127,10 +127,11 @@ def display_name(user: LoginIdentity) -> str:
 
 
 def mint_token(user: LoginIdentity, key: str, *, now: int) -> str:
-    # id: Canny keys its users on it, so it must not change; the platform's sub when it sends one, else the email.
+    # id: Canny keys its users on it, so it must not change; the platform's sub when it sends one, else the email in
+    # the one form the bridge keys addresses by (the same id whatever capitalisation the next token has).
     claims: dict[str, Any] = {
         "email": user.email,
-        "id": user.profile.subject or user.email,
+        "id": user.profile.subject or email_key(user.email),
         "name": display_name(user),
         # iat as node's jsonwebtoken (Canny's own sample) adds it; exp: see the module docstring.
         "iat": now,

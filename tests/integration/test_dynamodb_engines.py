@@ -27,7 +27,7 @@ import pytest
 from botocore.exceptions import ClientError, ReadTimeoutError
 
 from local.dynamodb import DynamoDBLocal, start_endpoint
-from local.template import table_definition
+from local.template import functions, table_definition
 from ops.audit import by_email, by_jti
 from sso_bridge import jti_store
 from sso_bridge.clients import CLIENT_CONFIG
@@ -371,7 +371,13 @@ def test_a_stack_sent_to_a_wrong_dynamodb_local_refuses_to_start_in_one_line(
     closed = free_block(1)
     passed = {name: os.environ[name] for name in ("PATH", "HOME", "LANG", "TMPDIR") if name in os.environ}
     env = {**passed, **STACK_ENV, "VENDOR_STANDINS": "off", "OIDC": "off", "PYTHONUNBUFFERED": "1"}
-    env |= {"PORT": str(free_block(4)), "LOCAL_AWS_PORT": str(free_block(1)), "LOCAL_STACK_FILE": str(tmp_path / "s")}
+    # The API's port and one per function URL after it, whatever it refuses first
+    ports = 1 + sum(1 for spec in functions() if spec.function_url)
+    env |= {
+        "PORT": str(free_block(ports)),
+        "LOCAL_AWS_PORT": str(free_block(1)),
+        "LOCAL_STACK_FILE": str(tmp_path / "s"),
+    }
     env["LOCAL_DYNAMODB_ENDPOINT"] = value.format(closed=closed)
     result = subprocess.run(
         [sys.executable, "-m", "local.stack"],

@@ -188,6 +188,10 @@ def test_without_a_subject_the_id_is_the_email_and_the_name_is_made_up(canny: Mo
     claims = canny_claims(response["headers"]["Location"])
     assert (claims["id"], claims["name"]) == ("kim.lee@example.com", "kim.lee")
     assert "avatarURL" not in claims
+    # One Canny user whatever capitalisation the platform sends the address in
+    response = invoke(canny, canny_query(token=make_login_token("Kim.Lee@Example.com", aud="canny")))
+    claims = canny_claims(response["headers"]["Location"])
+    assert (claims["id"], claims["email"]) == ("kim.lee@example.com", "Kim.Lee@Example.com")
 
 
 def test_given_and_family_names_make_the_name_when_there_is_no_name(canny: ModuleType) -> None:
