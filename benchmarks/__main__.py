@@ -4,14 +4,15 @@
         [--clients 20] [--link-rows 200000] [--only warm,cold,jose,links,load] [--dynamodb local|moto]
         [--out .bench/results.json]
 
-- warm: each flow (ClickFunnels, Kustomer, HappyFox sign-ins; a ClickFunnels email link spent), through the HTTP
-  API and the function URL event, one ``lambda_handler`` call against the floor (PyJWT decode + encode like the
-  flow's, plus the flow's DynamoDB write through boto3), median of ``--rounds`` rounds of ``--calls`` calls
-  (default: as many as fill 0.3 s) in the same process (benchmarks/flows.py says what each floor is);
+- warm: each flow (every portal's sign-in; a ClickFunnels email link spent), through the HTTP API and the function
+  URL event, one ``lambda_handler`` call against the floor (PyJWT decode, the vendor's token of the same claims,
+  plus the flow's DynamoDB write through boto3), median of ``--rounds`` rounds of ``--calls`` calls (default: as
+  many as fill 0.3 s) in the same process (benchmarks/flows.py says what each floor is);
 - cold: a fresh interpreter importing the handler and serving its first request, against one doing only the
-  unavoidable (import jwt and boto3, make the clients, fetch the two secrets, decode, encode, write where the flow
-  writes), ``--cold-runs`` each, median; resident memory after the first request; the cold start's slowest
-  imports (``-X importtime``);
+  unavoidable (import jwt and boto3, and cryptography for Freshworks' RS256, make the clients, fetch the two
+  secrets, decode, sign, write where the flow writes), ``--cold-runs`` each, median; resident memory after the first
+  request; the cold start's slowest imports (``-X importtime``); whether cryptography was loaded (only an OpenID
+  callback and Freshworks may);
 - OpenID Connect, in warm and cold (benchmarks/flows.py, OIDC_FLOWS): the functions as the template makes them
   with ``OidcIssuer`` set, against a stand-in provider on localhost (benchmarks/oidc_provider.py); the sign-in start
   (warm, against the ClickFunnels sign-in's floor), the callback (warm and cold, against what any callback must do:

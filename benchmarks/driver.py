@@ -6,12 +6,14 @@ Standard library only at import: ``jwt`` comes from the built layer and ``boto3`
 Lambda, and nothing of the project is imported but the handler, by the name in ``_HANDLER``. Modes:
 
 - ``warm``: import the handler, warm it up, then ``rounds`` rounds of ``calls`` handler calls, each round
-  followed by as many calls of the floor (PyJWT decode + encode like the flow's, plus the flow's DynamoDB write
-  through boto3 to the same endpoint). Every call gets a fresh login token (a link needs a fresh jti: it can be
-  spent once), a fresh request id and trace header, all made before its timer starts.
+  followed by as many calls of the floor (``Floor``: PyJWT decode, the vendor's token of the same claims, plus the
+  flow's DynamoDB write through boto3 to the same endpoint). Every call gets a fresh login token (a link needs a
+  fresh jti: it can be spent once), a fresh request id and trace header, and for Discourse a freshly signed
+  ``sso``/``sig`` (``vendor_request``), all made before its timer starts.
 - ``cold-handler``: from a fresh interpreter, import the handler and serve one request (events made by the bench).
-- ``cold-floor``: from a fresh interpreter, only the unavoidable: import jwt and boto3, make the clients, fetch
-  the two secrets, decode, encode, and write where the flow writes.
+- ``cold-floor``: from a fresh interpreter, only the unavoidable: import jwt and boto3 (and, for an RS256 vendor,
+  cryptography from the OIDC layer's folder), make the clients, fetch the two secrets, decode, sign, and write
+  where the flow writes.
 
 OpenID Connect (``plan["oidc"]``, a stand-in provider on localhost, benchmarks/oidc_provider.py):
 
@@ -95,10 +97,11 @@ def login_token(jwt: Any, login: dict[str, Any], jti: str | None = None) -> str:
     return str(jwt.encode(claims, login["key"], algorithm="HS256"))
 
 
-def event_with(plan: dict[str, Any], token: str, field: str | None = None) -> dict[str, Any]:
-    """The plan's event with ``token``; for a link, with its page's cookie and the form's ``field`` (the POST)."""
+def event_with(plan: dict[str, Any], token: str, field: str | None = None, query: str | None = None) -> dict[str, Any]:
+    """The plan's event with ``token`` (and ``query``, the vendor's parameters, instead of the plan's); for a link,
+    with its page's cookie and the form's ``field`` (the POST)."""
     event: dict[str, Any] = json.loads(plan["event_json"])
-    query = plan["query"]
+    query = plan["query"] if query is None else query
     event["rawQueryString"] = f"{query}&login_token={token}" if query else f"login_token={token}"
     event.pop("queryStringParameters", None)
     event["requestContext"]["requestId"] = request_id()
@@ -118,33 +121,125 @@ def form_field(plan: dict[str, Any], jti: str) -> str | None:
     return str(field_value(plan["login"]["key"], jti=jti, nonce=form["nonce"]))
 
 
-# --- the floor: what any implementation of the flow must do ------------------------------------------------------
+def connect_sign(payload: str, secret: str) -> str:
+    """DiscourseConnect's signature: the hex HMAC-SHA256 of the Base64 text (never of what it decodes to)."""
+    return hmac.new(secret.encode(), payload.encode(), hashlib.sha256).hexdigest()
+
+
+def vendor_request(plan: dict[str, Any]) -> tuple[str, dict[str, str]]:
+    """The vendor's parameters for one call: the query the handler gets, and what the floor is given.
+
+    Most vendors' are the sample event's (parsed by the bench: ``plan["floor"]["request"]``). Discourse signs its
+    request: a fresh nonce, its payload Base64-encoded and signed with the plan's key (the one the bench seeded),
+    as Discourse's ``/session/sso`` would; the floor gets ``sso`` and ``sig`` to check and decode itself."""
+    floor = plan["floor"]
+    connect = floor.get("connect")
+    if connect is None:
+        return plan["query"], floor["request"]
+    import base64
+    from urllib.parse import urlencode
+
+    payload = urlencode({"nonce": os.urandom(16).hex(), "return_sso_url": connect["return_sso_url"]})
+    sso = base64.b64encode(payload.encode()).decode()
+    request = {"sso": sso, "sig": connect_sign(sso, floor["vendor_key"])}
+    return urlencode(request), request
+
+
+def vendor_claims(
+    spec: list[list[Any]], login: dict[str, Any], request: dict[str, str], now: int, jti: str | None
+) -> dict[str, Any]:
+    """The vendor's claims from the plan's resolved ``flows.Signs`` (``[claim, kind, argument]``), in its order."""
+    claims: dict[str, Any] = {}
+    for name, kind, argument in spec:
+        if kind == "login":
+            value = next((login[claim] for claim in argument if login.get(claim)), None)
+            if value is not None:
+                claims[name] = value
+        elif kind == "now":
+            claims[name] = now + argument
+        elif kind == "value":
+            claims[name] = argument
+        elif kind == "request":
+            claims[name] = request[argument]
+        elif kind == "jti":
+            claims[name] = jti
+        elif kind == "format":
+            claims[name] = argument.format_map(login)
+        else:
+            raise ValueError(f"unknown claim source {kind!r}")
+    return claims
+
+
+def b64url(data: bytes) -> str:
+    import base64
+
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
 class Floor:
+    """What any implementation of a sign-in must do for the plan's flow (benchmarks/flows.py), and no more."""
+
     def __init__(self, plan: dict[str, Any], jwt: Any, dynamodb: Any) -> None:
         self.jwt = jwt
         self.floor = plan["floor"]
         self.dynamodb = dynamodb
+        self.alg = self.floor["alg"]
+        self.claims: list[list[Any]] = self.floor["claims"]
+        self.headers = dict(self.floor.get("headers") or {}) or None
+        self.draws_jti = any(kind == "jti" for _, kind, _ in self.claims)
         self.write_times: list[float] = []  # the write alone, inside each floor call
         self.io_times: list[float] = []  # every round trip to an emulator inside each floor call (here: the write)
+        self._rsa: tuple[str, Any] | None = None  # (PEM, the parsed key): parsed once, as a handler must
+        if self.alg == "RS256":
+            # cryptography from the OIDC layer's folder (appended, as the layer's loader does); PyJWT is imported
+            # already, so it does not load it too.
+            if self.floor["packages_path"] not in sys.path:
+                sys.path.append(self.floor["packages_path"])
+            from cryptography.hazmat.primitives import hashes, serialization
+            from cryptography.hazmat.primitives.asymmetric import padding
+
+            self._load_pem: Any = serialization.load_pem_private_key  # an RSA key: sign(data, padding, hash)
+            self._padding, self._sha256 = padding.PKCS1v15(), hashes.SHA256()
+            header = {"alg": "RS256", **(self.headers or {})}
+            self._rs256_header = b64url(json.dumps(header, separators=(",", ":")).encode())
+
+    def rs256(self, claims: dict[str, Any], pem: str) -> str:
+        """A compact JWS signed with ``cryptography`` alone: the least any RS256 signer does."""
+        if self._rsa is None or self._rsa[0] != pem:
+            self._rsa = (pem, self._load_pem(pem.encode(), password=None))
+        payload = b64url(json.dumps(claims, separators=(",", ":"), ensure_ascii=False).encode())
+        signing_input = f"{self._rs256_header}.{payload}"
+        signature = self._rsa[1].sign(signing_input.encode(), self._padding, self._sha256)
+        return f"{signing_input}.{b64url(signature)}"
+
+    def connect_request(self, request: dict[str, str], secret: str) -> dict[str, str]:
+        """DiscourseConnect's request: its ``sig`` checked (constant time) before its payload is read."""
+        import base64
+        from urllib.parse import parse_qsl
+
+        sso = request["sso"]
+        if not hmac.compare_digest(connect_sign(sso, secret), request["sig"]):
+            raise ValueError("the sso's signature does not verify")
+        return dict(parse_qsl(base64.b64decode(sso).decode()))
+
+    def connect_answer(self, fields: dict[str, Any], secret: str) -> str:
+        """DiscourseConnect's answer: the fields as a query string, Base64-encoded, and its signature."""
+        import base64
+        from urllib.parse import urlencode
+
+        sso = base64.b64encode(urlencode(fields).encode()).decode()
+        return urlencode({"sso": sso, "sig": connect_sign(sso, secret)})
 
     def vendor_token(self, claims: dict[str, Any], key: str) -> str:
-        floor, now = self.floor, int(time.time())
-        vendor, email = floor["vendor"], claims["email"]
-        if vendor == "clickfunnels":
-            minted = {"sub": f"{email}:{floor['workspace']}", "iat": now, "nbf": now - 30, "exp": now + 300}
-            if floor.get("redirect_to"):
-                minted["redirect_to"] = floor["redirect_to"]
-            return str(self.jwt.encode(minted, key, algorithm="HS256"))
-        if vendor == "kustomer":
-            return str(self.jwt.encode({"email": email, "iat": now}, key, algorithm="HS256", headers={"typ": "JWT"}))
-        if vendor == "happyfox":
-            minted = {"iat": now, "jti": os.urandom(16).hex(), "name": claims.get("name") or email, "email": email}
-            return str(self.jwt.encode(minted, key, algorithm="HS256"))
-        raise ValueError(f"no floor for vendor {vendor!r}")
+        if self.alg == "HS256":
+            return str(self.jwt.encode(claims, key, algorithm="HS256", headers=self.headers))
+        if self.alg == "RS256":
+            return self.rs256(claims, key)
+        if self.alg == "discourse-connect":
+            return self.connect_answer(claims, key)
+        raise ValueError(f"no floor for {self.alg!r}")
 
-    def write(self, claims: dict[str, Any]) -> None:
+    def write(self, claims: dict[str, Any], jti: str | None) -> None:
         write = self.floor.get("write")
         if not write:
             return
@@ -156,8 +251,9 @@ class Floor:
             "source_ip": {"S": "203.0.113.7"},
             "user_agent": {"S": "Mozilla/5.0"},
         }
-        if write["op"] == "put":  # HappyFox: one conditional put of the issued jti
-            item = {"jti": {"S": os.urandom(16).hex()}, "vendor": {"S": "happyfox"}, "name": {"S": claims["name"]}}
+        if write["op"] == "put":  # HappyFox, Zendesk: one conditional put of the issued jti
+            item = {"jti": {"S": jti or os.urandom(16).hex()}, "vendor": {"S": self.floor["vendor"]}}
+            item |= {"name": {"S": claims.get("name") or email}}
             item |= {"issued_at": {"N": str(now)}, "expires_at": {"N": str(now + 120)}, **who}
             item["purge_at"] = {"N": str(now + 90 * 86400)}
             self.dynamodb.put_item(TableName=write["table"], Item=item, ConditionExpression="attribute_not_exists(jti)")
@@ -187,8 +283,12 @@ class Floor:
         else:
             raise ValueError(f"unknown write {write['op']!r}")
 
-    def __call__(self, token: str, login_key: str, vendor_key: str) -> str:
+    def __call__(self, token: str, login_key: str, vendor_key: str, request: dict[str, str] | None = None) -> str:
+        """The vendor's answer (its token; Discourse's ``sso=...&sig=...``) for ``token`` and the vendor's request."""
         floor = self.floor
+        request = request or {}
+        if self.alg == "discourse-connect":  # the request's signature first, before anything in it is used
+            request = self.connect_request(request, vendor_key)
         claims = self.jwt.decode(
             token,
             login_key,
@@ -201,12 +301,13 @@ class Floor:
             key = hmac.new(login_key.encode(), b"form", hashlib.sha256).digest()
             expected = hmac.new(key, f"{claims['jti']}|{floor['form']}".encode(), hashlib.sha256).digest()
             hmac.compare_digest(expected, expected)
+        jti = os.urandom(16).hex() if self.draws_jti else None
         if floor.get("write"):
             start = perf()
-            self.write(claims)
+            self.write(claims, jti)
             self.write_times.append(perf() - start)
             self.io_times.append(self.write_times[-1])
-        return self.vendor_token(claims, vendor_key)
+        return self.vendor_token(vendor_claims(self.claims, claims, request, int(time.time()), jti), vendor_key)
 
 
 # --- OpenID Connect ---------------------------------------------------------------------------------------------
@@ -227,12 +328,6 @@ def http_call(
         return response.status, {k.lower(): v for k, v in response.getheaders()}, response.read()
     finally:
         connection.close()
-
-
-def b64url(data: bytes) -> str:
-    import base64
-
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
 def query_value(url: str, name: str) -> str:
@@ -350,11 +445,22 @@ def cold_handler(plan: dict[str, Any]) -> dict[str, Any]:
 
 
 def answered_as_planned(plan: dict[str, Any], response: dict[str, Any]) -> bool:
-    """The status the flow answers with, and, for the OpenID steps, a redirect to where it should lead."""
+    """The status the flow answers with, and where it leads: the start of the redirect (a sign-in's, to the vendor
+    with its token parameter), text of the page (Zendesk's form), or for the OpenID steps a part of the redirect."""
     if response.get("statusCode") != plan["expected_status"]:
         return False
+    location = str((response.get("headers") or {}).get("Location", ""))
     expected = plan.get("expect_location")
-    return expected is None or expected in str((response.get("headers") or {}).get("Location", ""))
+    if expected is not None and expected not in location:
+        return False
+    answer = plan.get("answer")
+    if answer is None:
+        return True
+    if plan["expected_status"] == 200:
+        body = str(response.get("body") or "")
+        return answer["text"] in body and f'name="{answer["param"]}"' in body
+    param = answer["param"]
+    return location.startswith(answer["text"]) and (f"?{param}=" in location or f"&{param}=" in location)
 
 
 def describe(response: dict[str, Any]) -> str:
@@ -375,7 +481,8 @@ def cold_floor(plan: dict[str, Any]) -> dict[str, Any]:
     imported = perf()
     login_key = secretsmanager.get_secret_value(SecretId=cold["login_secret_id"])["SecretString"]
     vendor_key = secretsmanager.get_secret_value(SecretId=cold["vendor_secret_id"])["SecretString"]
-    Floor(plan, jwt, dynamodb)(cold["token"], login_key, vendor_key)
+    # An RS256 floor imports cryptography here, as the handler's first token does (its key parsed on first use).
+    Floor(plan, jwt, dynamodb)(cold["token"], login_key, vendor_key, cold["request"])
     done = perf()
     return {"import_s": imported - start, "first_request_s": done - imported, "total_s": done - start, "status": 0}
 
@@ -423,14 +530,15 @@ class LoginCalls:
     def handler_event(self, handler: Any) -> tuple[dict[str, Any], str]:
         jti = os.urandom(16).hex()
         if self.with_token:
-            return event_with(self.plan, login_token(self.jwt, self.login, jti), form_field(self.plan, jti)), jti
+            token, field = login_token(self.jwt, self.login, jti), form_field(self.plan, jti)
+            return event_with(self.plan, token, field, vendor_request(self.plan)[0]), jti
         event: dict[str, Any] = json.loads(self.plan["event_json"])  # signed out: no login token
         event["requestContext"]["requestId"] = request_id()
         return event, jti
 
     def floor_args(self) -> tuple[tuple[Any, ...], str]:
         jti = os.urandom(16).hex()
-        return (login_token(self.jwt, self.login, jti), *self.keys), jti
+        return (login_token(self.jwt, self.login, jti), *self.keys, vendor_request(self.plan)[1]), jti
 
     def floor_call(self, *args: Any) -> None:
         self.floor(*args)

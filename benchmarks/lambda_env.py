@@ -81,6 +81,38 @@ REQUIRED_PARAMETERS = {
 }
 
 
+def vendor_settings(template: Mapping[str, Any], deployed: Mapping[str, str]) -> dict[str, str]:
+    """Every portal switched on, and the settings it then needs: the bench measures every vendor.
+
+    A portal's switch is the parameter its function's condition tests (``<Vendor>Enabled: !Equals [!Ref
+    Enable<Vendor>, "true"]``), set to "true". Its settings are the parameters its function takes in its own
+    environment (``VARIABLE: !Ref Parameter``); each gets the tests' value of that variable (``tests.helpers.VARIABLE``,
+    the value the sample events are written for) when ``deployed`` leaves it empty, or leaves the portal off (its
+    values are then samconfig.toml's placeholders, not a deployment's). A new vendor needs nothing here."""
+    import tests.helpers
+
+    parameters = template.get("Parameters", {})
+    conditions = template.get("Conditions", {})
+    values: dict[str, str] = {}
+    for resource in template.get("Resources", {}).values():
+        if resource.get("Type") != "AWS::Serverless::Function":
+            continue
+        switched_off = False
+        switch = conditions.get(str(resource.get("Condition")), {}).get("Fn::Equals")
+        if isinstance(switch, list) and len(switch) == 2 and switch[1] == "true" and isinstance(switch[0], dict):
+            name = str(switch[0].get("Ref"))
+            if name in parameters:
+                switched_off = deployed.get(name) != "true"
+                values[name] = "true"
+        variables = resource.get("Properties", {}).get("Environment", {}).get("Variables", {})
+        for variable, value in variables.items():
+            name = str(value.get("Ref")) if isinstance(value, dict) and len(value) == 1 else ""
+            tests_value = getattr(tests.helpers, variable, None)
+            if name in parameters and isinstance(tests_value, str) and (switched_off or not deployed.get(name)):
+                values[name] = tests_value
+    return values
+
+
 class TemplateError(Exception):
     """Something in template.yaml the bench cannot turn into a Lambda environment."""
 
@@ -136,8 +168,11 @@ class Stack:
 
     @classmethod
     def load(cls, template: dict[str, Any] | None = None, overrides: Mapping[str, str] | None = None) -> Stack:
+        """The template deployed with samconfig.toml's values and every portal on (``vendor_settings``)."""
         template = template or load_template()
-        stack = cls(template, {**deployed_parameters(template), **(overrides or {})})
+        deployed = deployed_parameters(template)
+        parameters = {**deployed, **vendor_settings(template, deployed), **(overrides or {})}
+        stack = cls(template, parameters)
         stack._name_resources()
         return stack
 
@@ -405,6 +440,16 @@ def layer_dir(stack: Stack, build: Path = BUILD) -> Path:
     if len(found) != 1:
         raise TemplateError(f"expected one attached layer with python/ in {build}, found {found}")
     return found[0]
+
+
+def oidc_layer_id(stack: Stack) -> str | None:
+    """The template's OIDC layer (the LayerVersion built from layers/oidc), whether or not it is deployed."""
+    for name, resource in stack.template.get("Resources", {}).items():
+        uri = resource.get("Properties", {}).get("ContentUri")
+        is_layer = resource.get("Type") == "AWS::Serverless::LayerVersion" and isinstance(uri, str)
+        if is_layer and (ROOT / uri).resolve() == OIDC_LAYER_SOURCE.resolve():
+            return str(name)
+    return None
 
 
 def oidc_layer_dir(stack: Stack, build: Path = BUILD) -> Path | None:

@@ -7,11 +7,14 @@ layer (with its native overlay, if any) and the runtime's Python. ``warm(case)``
 The OpenID Connect cases (``case.flow.oidc``) need more, made on first use: the stand-in provider (in this process),
 the stack again with ``OidcIssuer`` pointing at it (its extra resources, the client secret, seeded into the
 emulator), and the OIDC layer's packages built for this machine (``lambda_env.oidc_packages``), which must be the
-versions `sam build` put in the arm64 layer. Only the callback may load cryptography, and only from there.
+versions `sam build` put in the arm64 layer. Only the callback may load cryptography, and only from there; and,
+without OpenID Connect, a function the template gives that layer itself (Freshworks: RS256 on every sign-in), whose
+packages are made the same way on entering (``expects_cryptography``).
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import secrets
@@ -19,17 +22,17 @@ import statistics
 import subprocess
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import jwt
 
 from benchmarks import driver
 from benchmarks.emulator import Emulator
-from benchmarks.flows import Case
+from benchmarks.flows import Case, Flow
 from benchmarks.lambda_env import (
     BENCH_DIR,
     BUILD,
@@ -43,13 +46,14 @@ from benchmarks.lambda_env import (
     layer_dir,
     native_overlay,
     oidc_layer_dir,
+    oidc_layer_id,
     oidc_packages,
     trace_id,
 )
 from benchmarks.oidc_provider import StandInProvider
 from tests.helpers import LOGIN_TOKEN_KEY, VENDOR_KEYS
 
-__all__ = ["Bench", "BenchError", "parse_importtime"]
+__all__ = ["Bench", "BenchError", "expects_cryptography", "parse_importtime"]
 
 DRIVER = Path(driver.__file__).resolve()
 EMAIL, NAME = "jane.doe+vip@example.com", "Jane Doe"
@@ -83,7 +87,7 @@ def parse_importtime(stderr: str, after: str | None = None) -> list[dict[str, An
     return found
 
 
-# What each OpenID step's floor is (benchmarks/driver.py); the other flows': decode + encode [+ their write].
+# What each OpenID step's floor is (benchmarks/driver.py); the other flows' say so themselves (flows.Signs).
 _FLOORS = {
     "start": "the ClickFunnels sign-in's: decode + encode",
     "callback": "state decode + put + token request + RS256 verify + encode",
@@ -92,6 +96,15 @@ _FLOORS = {
 
 def median(values: Sequence[float]) -> float:
     return float(statistics.median(values))
+
+
+def expects_cryptography(flow: Flow, functions: Mapping[str, LambdaFunction], oidc_layer: str | None) -> bool:
+    """Whether the flow loads ``cryptography``: an OpenID callback (its RS256 check), and a sign-in whose function
+    the template gives the OIDC layer without OpenID Connect (``functions``: the stack without it), because it signs
+    RS256 on every sign-in (Freshworks). Every other sign-in must not, OpenID Connect on or off."""
+    if flow.oidc:
+        return flow.oidc == "callback"
+    return oidc_layer is not None and oidc_layer in functions[flow.function].layers
 
 
 @dataclass
@@ -111,8 +124,9 @@ class Bench:
     # OpenID Connect, made by _oidc() on first use
     provider: StandInProvider | None = None
     oidc_functions: dict[str, LambdaFunction] = field(default_factory=dict)
-    oidc_layer: str = ""
+    oidc_layer: str = ""  # the built OIDC layer's folder name (its logical id), once _oidc_layer() found it
     oidc_packages: Path | None = None
+    oidc_layer_id: str | None = None  # the template's OIDC layer (ContentUri layers/oidc)
 
     def __enter__(self) -> Bench:
         if not (self.build / "template.yaml").exists():
@@ -126,6 +140,9 @@ class Bench:
         self.overlay = native_overlay(self.runtime_python, foreign) if foreign.distributions else []
         self.home = Path(tempfile.mkdtemp(prefix="bench-home-", dir=self._tmp()))
         self.facts = self._facts(foreign)
+        self.oidc_layer_id = oidc_layer_id(self.stack)
+        if any(self.oidc_layer_id in fn.layers for fn in self.functions.values()):
+            self._oidc_layer(self.stack)  # a function signs with it without OpenID Connect (Freshworks)
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -133,6 +150,32 @@ class Bench:
             self.provider.__exit__(None, None, None)
         if self.emulator is not None:
             self.emulator.__exit__(None, None, None)
+
+    def _oidc_layer(self, stack: Stack) -> tuple[str, Path]:
+        """The built OIDC layer's logical id, and its packages built for this machine (the folder that stands for
+        ``/opt/oidc-packages``), which must be the versions `sam build` put in the arm64 layer. Made once."""
+        if self.oidc_packages is None:
+            built = oidc_layer_dir(stack, self.build)
+            if built is None:
+                raise BenchError(f"no built OIDC layer (oidc-packages/) in {self.build}: run `make build`")
+            packages, versions = oidc_packages(self.runtime_python)
+            built_versions = dist_versions(built / "oidc-packages")
+            if versions != built_versions:
+                raise BenchError(
+                    f"OIDC packages for this machine {versions} differ from the built layer's {built_versions}"
+                )
+            self.oidc_layer, self.oidc_packages = built.name, packages
+            self.facts["oidc_layer"] = {
+                "layer": str(built / "oidc-packages"),
+                "packages_for_this_machine": str(packages),
+                "versions": versions,
+                # Without OpenID Connect: the functions that sign with it (Freshworks' RS256)
+                "functions_with_oidc_layer": sorted(
+                    name for name, fn in self.functions.items() if built.name in fn.layers
+                ),
+            }
+        assert self.oidc_packages is not None
+        return self.oidc_layer, self.oidc_packages
 
     def _oidc(self) -> StandInProvider:
         """The stand-in provider, and the functions as the template makes them with OpenID Connect on."""
@@ -144,24 +187,13 @@ class Bench:
         stack = self.stack.with_parameters(OidcIssuer=provider.issuer, OidcClientId=OIDC_CLIENT_ID)
         self.emulator.seed(stack, set(stack.physical) - set(self.stack.physical))
         self.oidc_functions = lambda_functions(stack, self.build)  # after seeding: the client secret's ARN
-        built = oidc_layer_dir(stack, self.build)
-        if built is None:
-            raise BenchError(f"no built OIDC layer (oidc-packages/) in {self.build}: run `make build`")
-        self.oidc_layer = built.name
-        self.oidc_packages, versions = oidc_packages(self.runtime_python)
-        built_versions = dist_versions(built / "oidc-packages")
-        if versions != built_versions:
-            raise BenchError(
-                f"OIDC packages for this machine {versions} differ from the built layer's {built_versions}"
-            )
+        layer, packages = self._oidc_layer(stack)
         self.facts["oidc"] = {
             "issuer": provider.issuer,
-            "layer": str(built / "oidc-packages"),
-            "packages_for_this_machine": str(self.oidc_packages),
-            "versions": versions,
-            "functions_with_oidc_layer": sorted(
-                name for name, fn in self.oidc_functions.items() if self.oidc_layer in fn.layers
-            ),
+            "layer": self.facts["oidc_layer"]["layer"],
+            "packages_for_this_machine": str(packages),
+            "versions": self.facts["oidc_layer"]["versions"],
+            "functions_with_oidc_layer": sorted(name for name, fn in self.oidc_functions.items() if layer in fn.layers),
         }
         return provider
 
@@ -293,6 +325,7 @@ class Bench:
             "use": "link" if flow.link else None,
             "campaign": "spring-sale" if flow.link else None,
         }
+        query = case.query()
         write: dict[str, str] | None = None
         if flow.write == "put":
             write = {"op": "put", "table": env["JTI_TABLE_NAME"]}
@@ -318,13 +351,23 @@ class Bench:
                 "vendor": flow.vendor,
                 "audience": flow.vendor,
                 "leeway": int(env.get("LOGIN_TOKEN_LEEWAY") or 30),
-                "workspace": env.get("CLICKFUNNELS_WORKSPACE_DOMAIN", ""),
-                "redirect_to": case.redirect_to(),
                 "vendor_key": VENDOR_KEYS[flow.vendor],
                 "write": write,
+                "alg": flow.signs.alg,
+                "claims": flow.signs.resolve(env, query),
+                "headers": dict(flow.signs.headers),
+                "request": query,  # the vendor's parameters, as the floor is given them
             },
             **extra,
         }
+        if flow.answer is not None:
+            plan["answer"] = {"text": flow.answer.format_map({**env, **query}), "param": flow.signs.param}
+        if flow.signs.alg == "RS256":
+            plan["floor"]["packages_path"] = str(self._oidc_layer(self.stack)[1])
+        if flow.signs.alg == "discourse-connect":
+            # Signed afresh for every call (driver.vendor_request), to where the sample event's Discourse waits.
+            payload = base64.b64decode(query["sso"]).decode()
+            plan["floor"]["connect"] = {"return_sso_url": dict(parse_qsl(payload))["return_sso_url"]}
         if flow.link:
             # The page's cookie (one browser's) and the form's field name; the driver makes each link's field.
             from sso_bridge.link_form import COOKIE_NAME, FIELD_NAME
@@ -341,10 +384,13 @@ class Bench:
             # Minted here, so that the fresh interpreter imports nothing before its clock starts.
             jti = secrets.token_hex(16)
             token = driver.login_token(jwt, login, jti)
+            vendor_query, _ = driver.vendor_request(plan)
             if step != "start":
-                plan["event_json"] = json.dumps(driver.event_with(plan, token, driver.form_field(plan, jti)))
+                event_json = driver.event_with(plan, token, driver.form_field(plan, jti), vendor_query)
+                plan["event_json"] = json.dumps(event_json)
             plan["cold"] = {
                 "token": token,
+                "request": driver.vendor_request(plan)[1],  # the floor's own (Discourse: another nonce)
                 "login_secret_id": env["LOGIN_TOKEN_SECRET_ID"],
                 "vendor_secret_id": env[f"{flow.vendor.upper()}_SECRET_ID"],
             }
@@ -404,9 +450,10 @@ class Bench:
         return result
 
     def _check_cryptography(self, case: Case, result: dict[str, Any]) -> None:
-        """Lambda's runtime has no cryptography: only an OpenID callback loads it, from the OIDC layer's folder."""
+        """Lambda's runtime has no cryptography: only an OpenID callback and a function that signs RS256 load it,
+        from the OIDC layer's folder; every other cold start and warm process must not."""
         where = result.get("cryptography_from") or ""
-        if case.flow.oidc == "callback":
+        if expects_cryptography(case.flow, self.functions, self.oidc_layer_id):
             if not where.startswith(f"{self.oidc_packages}/"):
                 raise BenchError(f"{case.name}: cryptography not loaded from the OIDC layer's folder ({where!r})")
         elif result.get("cryptography_loaded"):
@@ -443,9 +490,7 @@ class Bench:
             "floor_token_us": result["floor_token_p50_s"] * 1e6,
             "floor_io_us": io_us,
             "ratio_without_io": (handler_us - io_us) / (floor_us - io_us) if io_us else None,
-            "floor": _FLOORS.get(
-                case.flow.oidc or "", "decode + encode" + (f" + {case.flow.write}" if case.flow.write else "")
-            ),
+            "floor": _FLOORS.get(case.flow.oidc or "", case.flow.signs.describe(case.flow.write)),
             "provider_calls": result.get("provider_calls", {}),
             "handler_rounds_us": [t * 1e6 for t in result["rounds_s"]],
             "floor_rounds_us": [t * 1e6 for t in result["floor_rounds_s"]],
@@ -490,7 +535,9 @@ class Bench:
             "floor_modules": int(median([r["modules"] for r in floor])),
             "handler_xray_datagrams": median([r["xray_datagrams"] for r in handler]),
             "imported_during_cold_start": len(profile),
-            # Lambda's runtime has none: only an OpenID callback may load it (from the OIDC layer's folder).
+            # Lambda's runtime has none: only an OpenID callback and an RS256 signer (Freshworks) load it, from the
+            # OIDC layer's folder (_check_cryptography refused anything else).
+            "expects_cryptography": expects_cryptography(case.flow, self.functions, self.oidc_layer_id),
             "cryptography_loaded": any(r["cryptography_loaded"] for r in handler),
             # What sys.modules holds after the first request (-X importtime also lists PyJWT's failed attempts).
             "cryptography_modules": max(r["cryptography_modules"] for r in handler),

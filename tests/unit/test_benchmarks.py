@@ -17,11 +17,13 @@ import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, parse_qsl, urlencode, urlsplit
 
 import pytest
 
 from benchmarks import __main__ as bench_main
-from benchmarks.flows import CASES, FLOWS, OIDC_COLD_CASES, OIDC_WARM_CASES, Case
+from benchmarks import driver
+from benchmarks.flows import CASES, FLOWS, OIDC_COLD_CASES, OIDC_FLOWS, OIDC_WARM_CASES, Case, Flow
 from benchmarks.lambda_env import (
     BUILD,
     OIDC_CLIENT_ID,
@@ -30,12 +32,27 @@ from benchmarks.lambda_env import (
     Stack,
     TemplateError,
     lambda_functions,
+    oidc_layer_id,
     trace_id,
+    vendor_settings,
 )
 from benchmarks.oidc_provider import StandInProvider
 from benchmarks.report import table
-from benchmarks.runner import Bench, parse_importtime
-from tests.helpers import ROOT
+from benchmarks.runner import Bench, expects_cryptography, parse_importtime
+from local.template import functions as template_functions
+from tests.helpers import (
+    CANNY_COMPANY_ID,
+    EVENTS,
+    FRESHWORKS_CLIENT_ID,
+    HAPPYFOX_ACCOUNT_URL,
+    JTI_TABLE_NAME,
+    LOGIN_TOKEN_KEY,
+    ROOT,
+    VENDOR_KEYS,
+    ZENDESK_ACCOUNT_URL,
+    LambdaContext,
+    load_event,
+)
 
 pytestmark = pytest.mark.filterwarnings("ignore::ResourceWarning")
 
@@ -167,9 +184,10 @@ def test_conditions_and_if_resolve_over_the_parameters_as_cloudformation_does(tm
 
 def test_the_templates_defaults_leave_openid_off_and_the_oidc_stack_turns_it_on(tmp_path: Path) -> None:
     stack = Stack.load()
-    for fn in lambda_functions(stack, tmp_path).values():
+    for name, fn in lambda_functions(stack, tmp_path).items():
         assert fn.template_env["OIDC_ISSUER"] == ""
-        assert fn.layers == ("SigningLayer",)
+        # Freshworks signs RS256: it alone attaches the OIDC layer (cryptography) without OpenID Connect.
+        assert fn.layers == (("SigningLayer", "OidcLayer") if name == "FreshworksFunction" else ("SigningLayer",))
     oidc = stack.with_parameters(OidcIssuer="http://127.0.0.1:9", OidcClientId=OIDC_CLIENT_ID)
     for fn in lambda_functions(oidc, tmp_path).values():
         assert fn.template_env["OIDC_ISSUER"] == "http://127.0.0.1:9"
@@ -230,6 +248,205 @@ def test_the_stand_in_provider_answers_the_code_flow_once_per_code() -> None:
         assert provider.refused == ["POST /token: invalid_grant"]
 
 
+# --- the vendor rows and their floors ---------------------------------------------------------------------------
+
+SIGN_INS = [flow for flow in FLOWS if not flow.link]
+
+
+def test_every_vendor_in_the_template_has_a_sign_in_row_on_its_own_events() -> None:
+    vendors = {spec.code_uri.rstrip("/").removeprefix("functions/"): spec for spec in template_functions()}
+    assert {flow.vendor for flow in SIGN_INS} == set(vendors)
+    stack = Stack.load()
+    functions = lambda_functions(stack, Path("/nonexistent"))  # every portal on, as the bench deploys it
+    for flow in SIGN_INS:
+        spec = vendors[flow.vendor]
+        assert flow.function == spec.logical_id
+        assert flow.function in functions
+        assert [label for label, _ in flow.events] == ["http api", "function url"]
+        sign_in_paths = {route.path for route in spec.routes if route.method == "POST"}
+        for label, name in flow.events:
+            event = json.loads((EVENTS / f"{name}.json").read_text())
+            assert event["rawPath"] == ("/" if label == "function url" else event["requestContext"]["http"]["path"])
+            if label == "http api":
+                assert event["rawPath"] in sign_in_paths  # never the logout route's event
+        # Zendesk answers with a page whose form posts the token; every other vendor redirects.
+        assert flow.expected_status == (200 if flow.vendor == "zendesk" else 302)
+        assert flow.write == ("put" if flow.vendor in ("happyfox", "zendesk") else None)
+        # The answer to expect is spelled with the function's settings and the event's parameters only.
+        case = next(case for case in CASES if case.flow is flow)
+        assert flow.answer is not None
+        assert flow.answer.format_map({**functions[flow.function].template_env, **case.query()}).startswith(
+            ("https://", 'action="https://')
+        )
+        claims = flow.signs.resolve(functions[flow.function].template_env, case.query())
+        assert {name for name, _, _ in claims} >= {"email"} if flow.vendor != "clickfunnels" else {"sub"}
+    assert {flow.signs.alg for flow in SIGN_INS} == {"HS256", "RS256", "discourse-connect"}
+    assert [case.flow.key for case in CASES].count("freshworks") == 2
+
+
+def test_the_bench_switches_every_portal_on_with_the_settings_its_sample_events_are_written_for() -> None:
+    switch = {"AllowedValues": ["true", "false"], "Default": "false"}
+    template: dict[str, Any] = {
+        "Parameters": {"EnableA": switch, "AUrl": {"Default": ""}, "EnableB": switch, "BUrl": {"Default": ""}},
+        "Conditions": {
+            "AEnabled": {"Fn::Equals": [{"Ref": "EnableA"}, "true"]},
+            "BEnabled": {"Fn::Equals": [{"Ref": "EnableB"}, "true"]},
+        },
+        "Resources": {
+            f"{name}Function": {
+                "Type": "AWS::Serverless::Function",
+                "Condition": f"{name}Enabled",
+                "Properties": {"Environment": {"Variables": {variable: {"Ref": f"{name}Url"}}}},
+            }
+            for name, variable in (("A", "ZENDESK_ACCOUNT_URL"), ("B", "HAPPYFOX_ACCOUNT_URL"))
+        },
+    }
+    # A portal samconfig.toml leaves off gets the tests' settings over its placeholders; one it deploys keeps its own.
+    deployed = {"EnableA": "false", "AUrl": "https://yourcompany.zendesk.com", "EnableB": "true", "BUrl": "https://b"}
+    assert vendor_settings(template, deployed) == {"EnableA": "true", "AUrl": ZENDESK_ACCOUNT_URL, "EnableB": "true"}
+    assert vendor_settings(template, deployed | {"BUrl": ""})["BUrl"] == HAPPYFOX_ACCOUNT_URL
+
+    functions = lambda_functions(Stack.load(), Path("/nonexistent"))
+    assert functions["ZendeskFunction"].template_env["ZENDESK_ACCOUNT_URL"] == ZENDESK_ACCOUNT_URL
+    assert functions["CannyFunction"].template_env["CANNY_COMPANY_ID"] == CANNY_COMPANY_ID
+    assert functions["FreshworksFunction"].template_env["FRESHWORKS_CLIENT_ID"] == FRESHWORKS_CLIENT_ID
+
+
+def test_only_freshworks_and_the_openid_callback_are_expected_to_load_cryptography() -> None:
+    stack = Stack.load()
+    functions = lambda_functions(stack, Path("/nonexistent"))
+    layer = oidc_layer_id(stack)
+    assert layer == "OidcLayer"
+    expected = {flow.key for flow in (*FLOWS, *OIDC_FLOWS) if expects_cryptography(flow, functions, layer)}
+    assert expected == {"freshworks", "oidc-callback"}
+
+
+def _vendor_answer(flow: Flow, response: dict[str, Any]) -> str:
+    """What the handler's answer carries for the vendor: the token (Discourse: ``sso=...&sig=...``)."""
+    param = flow.signs.param
+    if response["statusCode"] == 200:  # Zendesk's page: the token in its form's hidden field
+        from html import unescape
+
+        found = re.search(rf'name="{param}" value="([^"]*)"', response["body"])
+        assert found, response["body"][:500]
+        return str(unescape(found.group(1)))
+    values = parse_qs(urlsplit(str(response["headers"]["Location"])).query)
+    if flow.signs.alg == "discourse-connect":
+        return urlencode({"sso": values["sso"][0], "sig": values["sig"][0]})
+    return values[param][0]
+
+
+def _read_answer(flow: Flow, answer: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The answer's header and claims, its signature checked with the vendor's key."""
+    import base64
+    import hashlib
+    import hmac
+
+    import jwt
+
+    key = VENDOR_KEYS[flow.vendor]
+    if flow.signs.alg == "discourse-connect":
+        fields = dict(parse_qsl(answer))
+        assert hmac.compare_digest(
+            hmac.new(key.encode(), fields["sso"].encode(), hashlib.sha256).hexdigest(), fields["sig"]
+        )
+        return {}, dict(parse_qsl(base64.b64decode(fields["sso"]).decode()))
+    if flow.signs.alg == "RS256":
+        from cryptography.hazmat.primitives import serialization
+
+        public = serialization.load_pem_private_key(key.encode(), password=None).public_key()
+        claims = jwt.decode(answer, public, algorithms=["RS256"], options={"verify_aud": False})  # type: ignore[arg-type]
+    else:
+        claims = jwt.decode(answer, key, algorithms=["HS256"], options={"verify_aud": False})
+    return jwt.get_unverified_header(answer), claims
+
+
+def _comparable(claims: dict[str, Any]) -> dict[str, Any]:
+    """Claims with their times relative to ``iat`` and a fresh jti's shape instead of its value."""
+    iat = claims.get("iat")
+    out = dict(claims)
+    for name in ("exp", "nbf"):
+        if name in out and iat is not None:
+            out[name] -= iat
+    if "iat" in out:
+        out["iat"] = "now"
+    if "jti" in out:
+        assert re.fullmatch(r"[0-9a-f]{32}", out["jti"]), out["jti"]
+        out["jti"] = "fresh"
+    return out
+
+
+@pytest.mark.parametrize("flow", SIGN_INS, ids=lambda flow: flow.key)
+def test_the_floor_signs_what_the_flow_signs(
+    flow: Flow,
+    jti_table: Any,
+    load_function: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Given the vendor's sample request and one login token, as the bench makes them
+    monkeypatch.setattr(sys, "path", list(sys.path))  # the RS256 floor appends the OIDC layer's folder
+    import jwt
+
+    module = load_function(flow.vendor)
+    case = next(case for case in CASES if case.flow is flow)
+    query = case.query()
+    floor: dict[str, Any] = {
+        "vendor": flow.vendor,
+        "audience": flow.vendor,
+        "leeway": 30,
+        "vendor_key": VENDOR_KEYS[flow.vendor],
+        "write": {"op": "put", "table": JTI_TABLE_NAME} if flow.write == "put" else None,
+        "alg": flow.signs.alg,
+        "claims": flow.signs.resolve(dict(os.environ), query),
+        "headers": dict(flow.signs.headers),
+        "request": query,
+        "packages_path": str(ROOT / "no-such-folder"),
+    }
+    if flow.signs.alg == "discourse-connect":
+        floor["connect"] = {"return_sso_url": "https://community.example.com/session/sso_login"}
+    plan = {"query": load_event(case.event_name)["rawQueryString"], "floor": floor}
+    login = {"key": LOGIN_TOKEN_KEY, "email": "jane.doe+vip@example.com", "name": "Jane Doe", "aud": flow.vendor}
+    token = driver.login_token(jwt, login | {"lifetime": 120})
+    vendor_query, request = driver.vendor_request(plan)
+
+    # When the function answers it, and the floor does the least any implementation must
+    event = load_event(case.event_name, query=f"{vendor_query}&login_token={token}")
+    response = module.lambda_handler(event, LambdaContext())
+    assert response["statusCode"] == flow.expected_status, response.get("body", "")[:300]
+    floor_answer = driver.Floor({"floor": floor}, jwt, jti_table)(
+        token, LOGIN_TOKEN_KEY, VENDOR_KEYS[flow.vendor], request
+    )
+
+    # Then both sign the same claims (times relative to iat; a fresh jti each) under the same header
+    handler_header, handler_claims = _read_answer(flow, _vendor_answer(flow, response))
+    floor_header, floor_claims = _read_answer(flow, floor_answer)
+    assert _comparable(floor_claims) == _comparable(handler_claims)
+    assert abs(floor_claims.get("iat", 0) - handler_claims.get("iat", 0)) <= 2
+    assert floor_header == handler_header
+    if flow.write == "put":  # the floor's write is the record of the jti its token carries
+        item = jti_table.get_item(TableName=JTI_TABLE_NAME, Key={"jti": {"S": floor_claims["jti"]}})
+        assert item["Item"]["vendor"] == {"S": flow.vendor}
+
+
+def test_the_discourse_floor_checks_the_request_signature_and_each_call_gets_its_own_nonce() -> None:
+    import jwt
+
+    flow = next(flow for flow in FLOWS if flow.vendor == "discourse")
+    key = VENDOR_KEYS["discourse"]
+    floor = {"vendor": "discourse", "audience": "discourse", "leeway": 30, "vendor_key": key, "write": None}
+    floor |= {"alg": flow.signs.alg, "claims": flow.signs.resolve({}, {}), "headers": {}}
+    floor["connect"] = {"return_sso_url": "https://community.example.com/session/sso_login"}
+    plan = {"query": "", "floor": floor}
+    (_, first), (_, second) = driver.vendor_request(plan), driver.vendor_request(plan)
+    assert first["sso"] != second["sso"]  # a fresh nonce per call, as Discourse makes them
+    login = {"key": LOGIN_TOKEN_KEY, "email": "jane@example.com", "name": "Jane", "aud": "discourse", "lifetime": 60}
+    token = driver.login_token(jwt, login)
+    assert "sso=" in driver.Floor(plan, jwt, None)(token, LOGIN_TOKEN_KEY, key, first)
+    forged = {"sso": first["sso"], "sig": second["sig"]}
+    with pytest.raises(ValueError, match="signature"):
+        driver.Floor(plan, jwt, None)(token, LOGIN_TOKEN_KEY, key, forged)
+
+
 def test_the_runtime_venv_pins_the_dev_groups_boto3() -> None:
     makefile = (ROOT / "Makefile").read_text()
     [pinned] = re.findall(r"^BENCH_BOTO3_VERSION := (\S+)$", makefile, re.MULTILINE)
@@ -248,7 +465,8 @@ def test_the_report_has_a_row_per_case_and_the_extra_lines() -> None:
     links = {"rows_per_s": 80000.0, "floor_rows_per_s": 400000.0, "ratio": 5.0, "rows": 10}
     load = {"requests_per_s": 900.0, "clients": 20, "seconds": 10.0, "p50_ms": 20.0, "p99_ms": 40.0}
     load |= {"errors": 0, "requests": 9000}
-    cold |= {"cryptography_loaded": False}
+    cold |= {"cryptography_loaded": True, "floor_cryptography_loaded": True}
+    warm |= {"floor": "decode + RS256 sign (cryptography)"}
     callback = warm | {"case": "oidc-callback/http-api", "flow": "OIDC callback", "ratio_without_io": 3.0}
     callback |= {"floor": "what a callback must do", "floor_io_us": 40.0, "floor_write_us": 30.0}
     callback |= {"floor_token_us": 10.0}
@@ -266,6 +484,9 @@ def test_the_report_has_a_row_per_case_and_the_extra_lines() -> None:
     assert re.search(r"import jwt: 20\.0 ms .* 90\.0 ms .*imports cryptography", text)
     for part in ("boto3", "rows/s", "requests/s", "write 30 µs, token request 10 µs"):
         assert part in text
+    # Each flow's floor in words, once; the cold start's cryptography, handler and floor.
+    assert text.count("F floor: decode + RS256 sign (cryptography)") == 1
+    assert re.search(r"F\s+http api\s+\|\s+250\s+50\s+330\s+\|\s+500\s+300\s+\|\s+120\s+\|\s+yes\s+yes", text)
 
 
 # --- the pieces that run things -------------------------------------------------------------------------------
@@ -320,6 +541,12 @@ def test_warm_and_cold_run_the_built_function_against_its_floor(bench: Bench, ca
     # The built artifacts ran: the layer's PyJWT, the runtime venv's (or this venv's) boto3.
     assert cold["jwt_from"].startswith(str(bench.layer))
     assert cold["boto3_from"].startswith(str(Path(bench.runtime_python).parent.parent))
+    # Only Freshworks (RS256 on every sign-in) loads cryptography, handler and floor alike; in the Lambda-shaped
+    # venv nothing else can (the dev venv's PyJWT loads it for everyone).
+    assert cold["expects_cryptography"] is (case.flow.vendor == "freshworks" and not case.flow.link)
+    if Path(bench.runtime_python) == RUNTIME_PYTHON:
+        assert cold["cryptography_loaded"] is cold["floor_cryptography_loaded"] is cold["expects_cryptography"]
+        assert warm["cryptography_loaded"] is cold["expects_cryptography"]
 
 
 @pytest.mark.build
