@@ -66,12 +66,15 @@ def _inherited(name: str, attribute: str, classes: dict[str, ast.ClassDef]) -> o
     return None
 
 
-def unavailable_reasons() -> set[str]:
-    """Every ``reason`` a response with status 503 can carry."""
-    trees = [ast.parse(path.read_text(), filename=str(path)) for path in sources()]
-    classes = {node.name: node for tree in trees for node in ast.walk(tree) if isinstance(node, ast.ClassDef)}
+def unavailable_reasons(raised_in: Path | None = None) -> set[str]:
+    """Every ``reason`` a response with status 503 can carry; with ``raised_in``, those that one file answers with
+    itself (its own 503 classes and its calls), as a vendor's function adds to the layer's."""
+    parsed = {path: ast.parse(path.read_text(), filename=str(path)) for path in sources()}
+    classes = {node.name: node for tree in parsed.values() for node in ast.walk(tree) if isinstance(node, ast.ClassDef)}
     unavailable = {name for name in classes if _inherited(name, "status", classes) == _UNAVAILABLE}
-    reasons = {str(_inherited(name, "reason", classes)) for name in unavailable}
+    trees = list(parsed.values()) if raised_in is None else [parsed[raised_in.resolve()]]
+    own = {node.name for tree in trees for node in ast.walk(tree) if isinstance(node, ast.ClassDef)}
+    reasons = {str(_inherited(name, "reason", classes)) for name in unavailable & own}
     for tree in trees:
         for node in ast.walk(tree):
             if not isinstance(node, ast.Call) or _name(node.func) not in unavailable:

@@ -2,10 +2,12 @@
 
 The stack runs as a process (``start_stack``); its stdout and stderr go to one file (``RunningStack.log``),
 which is read whole once the stack has stopped: the banner, one line per request, the handlers' JSON with
-``LOCAL_LOGS=json``, tracebacks, and ``stopped``. A few flows are driven over HTTP (sign-in round trips through
-the demo platform, an email link shown, spent and re-used, forged and expired tokens, Kustomer with a
-``trackingToken``, a bad return address, an unknown path) with ``POWERTOOLS_DEV`` on and off, in both
-``LOCAL_LOGS`` modes (the JSON ones at ``POWERTOOLS_LOG_LEVEL=DEBUG``).
+``LOCAL_LOGS=json``, tracebacks, and ``stopped``. Every vendor in template.yaml (`make run` serves them all) is
+driven over HTTP with its portal's own request (tests/vendor_requests.py, under the stack's settings): sign-in round
+trips through the demo platform on the HTTP API and the function URL, Kustomer's brand too; an email link shown,
+spent (for a vendor that starts sign-in itself, a hand-off) and re-used; forged and expired tokens; a destination on
+another host in the vendor's own parameter; an unknown path; remote logouts and Zendesk's error callback. All with
+``POWERTOOLS_DEV`` on and off, in both ``LOCAL_LOGS`` modes (the JSON ones at ``POWERTOOLS_LOG_LEVEL=DEBUG``).
 """
 
 from __future__ import annotations
@@ -15,22 +17,44 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import parse_qs, quote, urlsplit
 
-import jwt
 import pytest
 
-from local.lambdas import LOCAL_DEFAULTS
-from tests.helpers import LOGIN_TOKEN_KEY, VENDOR_KEYS, WORKSPACE, LinkPage, make_login_token
+from tests.helpers import LOGIN_TOKEN_KEY, VENDOR_KEYS, LinkPage, make_login_token
 from tests.integration.client import Client, Response
-from tests.integration.stack import RunningStack, start_stack
+from tests.integration.stack import STACK_ENV, RunningStack, start_stack
+from tests.vendor_requests import PORTALS, VENDORS, Portal, deployed, form_posts, local_portal, portal
 
 ACME_KEY = "test-kustomer-acme-key-local-logs-0123456789abcd"
-KEYS = {"login-token key": LOGIN_TOKEN_KEY, **{f"{v} key": k for v, k in VENDOR_KEYS.items()}, "acme key": ACME_KEY}
+KEYS = {
+    "login-token key": LOGIN_TOKEN_KEY,
+    **{f"{v} key": k for v, k in VENDOR_KEYS.items()},
+    **{
+        f"{v} key line {n}": line
+        for v, k in VENDOR_KEYS.items()
+        for n, line in enumerate(k.splitlines())
+        if len(line) >= 40
+    },
+    "acme key": ACME_KEY,
+}
 TRACKING = "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.eyJzZXNzaW9uIjoibG9jYWwtbG9ncy04ODE4In0."
-PORTAL = LOCAL_DEFAULTS["KUSTOMER_REDIRECT_HOSTS"].split(",")[0]
-KUSTOMER_QUERY = f"trackingToken={TRACKING}&kustomerRedirectUri={quote(f'https://{PORTAL}/login', safe='')}"
-ACME_QUERY = f"trackingToken={TRACKING}&kustomerRedirectUri={quote('https://acme.kustomer.help/login', safe='')}"
-HAPPYFOX_HOST = urlsplit(LOCAL_DEFAULTS["HAPPYFOX_ACCOUNT_URL"]).hostname
+ACME_URI = "https://acme.kustomer.help/login"
 ATTACKER_KEY = "attacker-key-0123456789abcdef0123456789abcdef"
+EVIL = "https://evil.example.net/login?externalToken=planted"
+# Parameters that carry a token in a URL: the platform's, Kustomer's trackingToken, and every vendor's credentials.
+TOKEN_PARAMS = {"login_token", "trackingToken", *(name for vendor in PORTALS for name in portal(vendor).credentials)}
+
+
+def vendor(name: str, **keys: str) -> Portal:
+    """The vendor's side under the stack's settings: `make run`'s placeholders and the test stack's own."""
+    return local_portal(name, STACK_ENV, keys)
+
+
+def vendor_query(signs_in: Portal, **overrides: str) -> str:
+    """The vendor's request, with the file's own trackingToken wherever the vendor sends one."""
+    tracking = {"trackingToken": TRACKING} if "trackingToken" in signs_in.params else {}
+    return signs_in.query(**tracking, **overrides)
+
+
 VARIANTS = {
     "dev-off-line": {"POWERTOOLS_DEV": "false"},
     "dev-on-line": {"POWERTOOLS_DEV": "true"},
@@ -64,7 +88,7 @@ class Needles:
         self.add(f"{label} query", query)
         for name, values in parse_qs(query).items():
             for value in values:
-                if name in ("login_token", "token", "externalToken", "trackingToken"):
+                if name in TOKEN_PARAMS:
                     self.token(f"{label} {name}", value)
                 for inner in parse_qs(urlsplit(value).query).get("externalToken", []):
                     self.token(f"{label} {name} externalToken", inner)
@@ -76,16 +100,28 @@ class Driver:
     needles: Needles = field(default_factory=Needles)
     client: Client = field(default_factory=Client)
 
-    def request(self, method: str, url: str, *, expect: int, **headers: str) -> Response:
+    def request(self, method: str, url: str, *, expect: int | tuple[int, ...], **headers: str) -> Response:
         self.needles.url(f"{method} {urlsplit(url).path}", url)
         body = b"" if method == "POST" else None
         content = {"Content-Type": "application/x-www-form-urlencoded"} if method == "POST" else {}
         response = self.client.request(method, url, body=body, headers={**content, **headers})
-        assert response.status == expect, (method, urlsplit(url).path, response.status, response.body[:200])
+        expected = expect if isinstance(expect, tuple) else (expect,)
+        assert response.status in expected, (method, urlsplit(url).path, response.status, response.body[:200])
+        self.answer(response)
+        return response
+
+    def answer(self, response: Response) -> None:
+        """What an answer hands out: its Location, a form it posts (Zendesk's token), the cookies it sets."""
         if location := response.headers.get("Location"):
             self.needles.add("Location", location)
             self.needles.url("Location", location)
-        return response
+        for action, fields in form_posts(response.body.decode(errors="replace")):
+            self.needles.url("posted form", action)
+            for name, value in fields.items():
+                if len(value) >= 16:
+                    self.needles.token(f"posted field {name}", value)
+        for cookie in response.headers.get_all("Set-Cookie") or []:
+            self.needles.token("Set-Cookie value", cookie.split(";", 1)[0].partition("=")[2])
 
     def open_link(self, link: str) -> LinkPage:
         """GET an email link's page (200): its cookie and field may not show up in a log either."""
@@ -99,22 +135,22 @@ class Driver:
         """The page's button, as Chromium presses it."""
         response = self.client.press(link, page)
         assert response.status == expect, ("press", urlsplit(link).path, response.status, response.body[:200])
-        if location := response.headers.get("Location"):
-            self.needles.add("Location", location)
-            self.needles.url("Location", location)
+        self.answer(response)
         return response
 
-    def round_trip(self, link: str, *, host: str, token_param: str, key: str) -> None:
-        """A signed-out user follows ``link``, signs in on the demo platform and is sent on to the vendor."""
+    def round_trip(self, link: str, signs_in: Portal) -> None:
+        """A signed-out user follows ``link``, signs in on the demo platform and is sent on to the vendor, which
+        finds the user signed in (its credentials checked as the vendor checks them)."""
         self.needles.url("link", link)
         trip = self.client.sign_in(link, email="jane.doe+logs@example.com", name="Jane Doe")
         for response in (trip.login_redirect, trip.platform_redirect, trip.final):
-            self.needles.add("Location", response.location)
-            self.needles.url("Location", response.location)
-        assert trip.final.status == 302, trip.final.body[:200]
-        assert urlsplit(trip.final.location).hostname == host
-        [vendor_token] = parse_qs(urlsplit(trip.final.location).query)[token_param]
-        jwt.decode(vendor_token, key, algorithms=["HS256"], options={"verify_exp": False})
+            self.answer(response)
+        assert trip.final.status == signs_in.signed_in_status(), (signs_in.vendor, trip.final.body[:200])
+        location = trip.final.headers.get("Location", "")
+        targets = [location] if location else [action for action, _ in form_posts(trip.final.text)]
+        assert targets, signs_in.vendor
+        assert all(urlsplit(target).hostname in signs_in.hosts for target in targets), targets
+        assert signs_in.email(location, trip.final.text) == "jane.doe+logs@example.com"
 
     def link(self, vendor: str) -> str:
         token = make_login_token(
@@ -125,49 +161,44 @@ class Driver:
 
 def drive(driver: Driver) -> None:
     stack = driver.stack
-    # Sign-in round trips through the demo platform, Kustomer's with its trackingToken, the brand's too.
-    driver.round_trip(
-        stack.url("/clickfunnels/sso"), host=WORKSPACE, token_param="token", key=VENDOR_KEYS["clickfunnels"]
-    )
-    driver.round_trip(
-        stack.function_url("happyfox", "/"), host=HAPPYFOX_HOST, token_param="token", key=VENDOR_KEYS["happyfox"]
-    )
-    driver.round_trip(
-        stack.url(f"/kustomer/login?{KUSTOMER_QUERY}"),
-        host=PORTAL,
-        token_param="externalToken",
-        key=VENDOR_KEYS["kustomer"],
-    )
-    driver.round_trip(
-        stack.url(f"/kustomer/brands/acme/login?{ACME_QUERY}"),
-        host="acme.kustomer.help",
-        token_param="externalToken",
-        key=ACME_KEY,
-    )
-    # Email links: shown to a scanner and the reader, spent, re-used.
-    for vendor in ("clickfunnels", "kustomer", "happyfox"):
-        link = driver.link(vendor)
+    forged = make_login_token(aud=list(VENDORS), key=ATTACKER_KEY)
+    for name in VENDORS:
+        signs_in = vendor(name)
+        path = deployed(name).sign_in_path
+        query = vendor_query(signs_in)
+        # Sign-in round trips through the demo platform, on the HTTP API and on the function URL.
+        driver.round_trip(stack.url(f"{path}?{query}" if query else path), signs_in)
+        driver.round_trip(stack.function_url(name, f"/?{vendor_query(signs_in)}"), signs_in)
+        # Email links: shown to a scanner and the reader, spent (a hand-off to a vendor that starts sign-in itself),
+        # re-used.
+        link = driver.link(name)
         driver.request("HEAD", link, expect=200)
         page = driver.open_link(link)
         driver.request("POST", link, expect=403)  # another site's form: no cookie, no field
-        driver.press(link, page, expect=303)
+        driver.press(link, page, expect=signs_in.signed_in_status("POST"))
         driver.press(link, page, expect=303)  # spent: to sign-in
-    # Refusals: forged and expired tokens, a bad return address, an unknown path.
-    forged = make_login_token(aud=["clickfunnels", "kustomer", "happyfox"], key=ATTACKER_KEY)
-    driver.request("GET", stack.url(f"/clickfunnels/sso?login_token={forged}"), expect=401)
-    driver.request("GET", stack.url(f"/happyfox/login?login_token={forged}"), expect=401, Accept="application/json")
-    driver.request("GET", stack.url(f"/kustomer/login?{KUSTOMER_QUERY}&login_token={forged}"), expect=401)
-    expired = make_login_token(aud="kustomer", issued=1_700_000_000)
-    driver.request("GET", stack.url(f"/kustomer/login?{KUSTOMER_QUERY}&login_token={expired}"), expect=302)
-    evil = quote("https://evil.example.net/login?externalToken=planted", safe="")
-    valid = make_login_token(aud="kustomer")
-    driver.request(
-        "GET",
-        stack.url(f"/kustomer/login?trackingToken={TRACKING}&kustomerRedirectUri={evil}&login_token={valid}"),
-        expect=400,
-    )
-    driver.request("GET", stack.function_url("happyfox", f"/wp-admin/setup.php?login_token={valid}"), expect=404)
-    driver.request("GET", stack.url(f"/happyfox/logout?login_token={valid}"), expect=200)
+        # Refusals: forged and expired tokens, a destination on another host, an unknown path.
+        with_query = f"{path}?{query}&" if query else f"{path}?"
+        driver.request("GET", stack.url(f"{with_query}login_token={forged}"), expect=401)
+        driver.request("GET", stack.url(f"{with_query}login_token={forged}"), expect=401, Accept="application/json")
+        expired = make_login_token(aud=name, issued=1_700_000_000)
+        driver.request("GET", stack.url(f"{with_query}login_token={expired}"), expect=302)
+        valid = make_login_token(aud=name)
+        if signs_in.destination is not None:
+            elsewhere = vendor_query(signs_in, **{signs_in.destination: EVIL})
+            driver.request("GET", stack.url(f"{path}?{elsewhere}&login_token={valid}"), expect=400)
+        driver.request("GET", stack.function_url(name, f"/wp-admin/setup.php?login_token={valid}"), expect=404)
+        # The vendor's remote logout, and its error callback (Zendesk's words may name the user).
+        for logout in deployed(name).get_only_paths:
+            driver.request("GET", stack.url(f"{logout}?login_token={valid}"), expect=200)
+            words = quote("Users with the email address reader+logs@example.com are not allowed", safe="")
+            driver.request("GET", stack.url(f"{logout}?kind=error&message={words}"), expect=(200, 400))
+    # Kustomer's brand: its own key and portal.
+    if "kustomer" in VENDORS:
+        acme = vendor("kustomer", kustomer=ACME_KEY)
+        driver.round_trip(
+            stack.url(f"/kustomer/brands/acme/login?{vendor_query(acme, kustomerRedirectUri=ACME_URI)}"), acme
+        )
 
 
 @pytest.fixture(scope="module", params=sorted(VARIANTS))
@@ -191,7 +222,8 @@ def test_the_local_stack_prints_no_key_no_token_and_no_query(stopped_stack_outpu
 
     # The stack ran, printed its lines, and with LOCAL_LOGS=json the handlers' JSON too
     assert "sso-bridge local stack" in output
-    assert "GET /clickfunnels/sso 401" in output
+    for name in VENDORS:
+        assert f"GET {deployed(name).sign_in_path} 401" in output
     assert "POST / 303" in output
     assert "POST / 403" in output  # another site's POST of a link, refused
     assert output.rstrip().endswith("stopped")

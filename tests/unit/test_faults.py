@@ -1,10 +1,12 @@
 """Dependency faults, as a user and an operator see them: a 503 page that says when to retry, no token.
 
-Each fault is raised where boto3 would raise it (the client the flow made), for every flow. The user gets a
-503 with ``Retry-After`` and no ``Location``; the operator gets one log line naming the reason, one
-``Refused`` metric and one ``Unavailable`` metric with that reason (the outage alarm sums ``Unavailable``; a 4xx
-never counts in it). A DynamoDB that hangs instead of failing is in tests/integration/test_slow_dependencies.py
-(it needs a real socket).
+Each fault is raised where boto3 would raise it (the client the flow made), for every vendor in template.yaml,
+each sent its own well-formed request (tests/vendor_requests.py). The user gets a 503 with ``Retry-After`` and
+nothing to sign in with: no ``Location``, no token in the page or a cookie; the operator gets one log line naming
+the reason, one ``Refused`` metric and one ``Unavailable`` metric with that reason (the outage alarm sums
+``Unavailable``; a 4xx never counts in it). A vendor's own outages (Freshworks' signing key and library) are here
+too, and every 503 reason a vendor's function raises itself must have one. A DynamoDB that hangs instead of failing
+is in tests/integration/test_slow_dependencies.py (it needs a real socket).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import io
 import json
 from collections.abc import Callable
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -20,14 +23,11 @@ from botocore.exceptions import ClientError, EndpointConnectionError, ReadTimeou
 
 from sso_bridge.errors import DependencyUnavailable
 from sso_bridge.login_token import LoginIdentity
-from tests.helpers import SECRET_IDS, LambdaContext, LinkPage, load_event, make_login_token, pressed
+from tests.helpers import ROOT, SECRET_IDS, LambdaContext, LinkPage, load_event, make_login_token, pressed
 from tests.reasons import unavailable_reasons
+from tests.vendor_requests import VENDORS, deployed, portal, tokens_in
 
-FLOWS = {
-    "clickfunnels": ("clickfunnels-sso-httpapi", ""),
-    "kustomer": ("kustomer-login-httpapi", "kustomerRedirectUri=https%3A%2F%2Fyourcompany.kustomer.help%2Flogin&"),
-    "happyfox": ("happyfox-login-httpapi", ""),
-}
+JTI_VENDORS = [vendor for vendor in VENDORS if deployed(vendor).records_jti]
 
 
 def client_error(code: str, operation: str) -> ClientError:
@@ -48,7 +48,7 @@ DYNAMODB_FAULTS = {
 }
 
 
-@pytest.fixture(params=sorted(FLOWS))
+@pytest.fixture(params=VENDORS)
 def flow(
     request: pytest.FixtureRequest, jti_table: Any, link_tables: Any, load_function: Callable[..., ModuleType]
 ) -> Any:
@@ -56,9 +56,8 @@ def flow(
 
 
 def sign_in(module: ModuleType, name: str, token: str, *, page: LinkPage | None = None) -> dict[str, Any]:
-    """A GET with ``token``; with ``page``, the POST of that link's page's button."""
-    event_name, query = FLOWS[name]
-    event = load_event(event_name, query=f"{query}login_token={token}")
+    """The vendor's request with ``token``; with ``page``, the POST of that link's page's button."""
+    event = load_event(deployed(name).event, query=portal(name).sign_in(token))
     if page is not None:
         event = pressed(event, page)
     return module.lambda_handler(event, LambdaContext())  # type: ignore[no-any-return]
@@ -72,11 +71,14 @@ def raise_from(module_client: Any, operation: str, fault: Exception, monkeypatch
 
 
 def assert_outage(response: dict[str, Any], logs: str, stdout: str, reason: str) -> None:
-    # The user: a page that says to come back, and nothing to sign in with.
+    # The user: a page that says to come back, and nothing to sign in with (no redirect, no token in the page
+    # or in a cookie: not the vendor's, not a hand-off's login token).
     assert response["statusCode"] == 503
     assert response["headers"]["Retry-After"].isdigit()
     assert "Location" not in response["headers"]
     assert "Temporarily unavailable" in response["body"]
+    assert not tokens_in([response["body"], *response.get("cookies", [])])
+    assert "<form" not in response["body"]
     # The operator: one line, one metric, both with the reason.
     lines = [json.loads(line) for line in logs.splitlines() if line.strip()]
     refused = [line for line in lines if line.get("outcome") == "refused"]
@@ -145,19 +147,86 @@ def test_dynamodb_faults_on_a_link_spend_are_a_503(
 
 
 @pytest.mark.parametrize("fault", DYNAMODB_FAULTS.values(), ids=DYNAMODB_FAULTS.keys())
-def test_dynamodb_faults_on_the_happyfox_audit_write_are_a_503(
+@pytest.mark.parametrize("vendor", JTI_VENDORS)
+def test_dynamodb_faults_on_the_audit_write_are_a_503(
     jti_table: Any,
+    link_tables: Any,
     load_function: Callable[..., ModuleType],
+    vendor: str,
     fault: Exception,
     monkeypatch: pytest.MonkeyPatch,
     log_stream: Callable[[ModuleType], io.StringIO],
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    module = load_function("happyfox")
+    """The vendors whose function writes the jti table (template.yaml gives them JTI_TABLE_NAME) record each token
+    before signing it: no record, no token."""
+    module = load_function(vendor)
     raise_from(module.jti_store.client, "put_item", fault, monkeypatch)
     logs = log_stream(module)
-    response = sign_in(module, "happyfox", make_login_token(aud="happyfox"))
+    response = sign_in(module, vendor, make_login_token(aud=vendor))
     assert_outage(response, logs.getvalue(), capsys.readouterr().out, "jti_store_unavailable")
+
+
+def test_the_audit_write_is_tested_for_the_vendors_that_have_it() -> None:
+    # HappyFox and Zendesk refuse a replayed jti: their functions are given the table (not a list kept here).
+    assert {"happyfox", "zendesk"} <= set(JTI_VENDORS)
+
+
+# --- a vendor's own outages ----------------------------------------------------------------------------------------
+
+
+def _freshworks_key(pem: str) -> Callable[[ModuleType, Any, pytest.MonkeyPatch], None]:
+    def put(module: ModuleType, aws: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+        aws.put_secret_value(SecretId=SECRET_IDS["freshworks"], SecretString=pem)
+
+    return put
+
+
+def _freshworks_without_the_oidc_layer(module: ModuleType, aws: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    def missing(path: str) -> Any:
+        raise ModuleNotFoundError("No module named 'joserfc'", name="joserfc")
+
+    monkeypatch.setattr(module, "load_jose", missing)
+
+
+# (vendor, reason) -> what makes that vendor's function answer 503 with it: every 503 reason a function raises
+# itself (not the layer's, tested above for every vendor) needs one (test_every_503_a_vendor_raises_itself_is_here).
+VENDOR_OUTAGES: dict[tuple[str, str], Callable[[ModuleType, Any, pytest.MonkeyPatch], None]] = {
+    ("freshworks", "freshworks_key_invalid"): _freshworks_key("an HS256-style secret, not an RSA private key 0123"),
+    ("freshworks", "signing_library_missing"): _freshworks_without_the_oidc_layer,
+}
+
+
+@pytest.mark.parametrize(("vendor", "reason"), VENDOR_OUTAGES, ids=[f"{v}-{r}" for v, r in VENDOR_OUTAGES])
+def test_a_vendors_own_outage_is_a_503_counted_in_unavailable(
+    aws: Any,
+    link_tables: Any,
+    load_function: Callable[..., ModuleType],
+    vendor: str,
+    reason: str,
+    monkeypatch: pytest.MonkeyPatch,
+    log_stream: Callable[[ModuleType], io.StringIO],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    module = load_function(vendor)
+    VENDOR_OUTAGES[vendor, reason](module, aws, monkeypatch)
+    logs = log_stream(module)
+    response = sign_in(module, vendor, make_login_token(aud=vendor))
+    assert_outage(response, logs.getvalue(), capsys.readouterr().out, reason)
+    assert reason in unavailable_reasons()  # so the alarm's and the dashboard's tests know it
+
+
+def _own_source(vendor: str) -> Path:
+    return ROOT / "functions" / vendor / "app.py"
+
+
+@pytest.mark.parametrize("vendor", VENDORS)
+def test_every_503_a_vendor_raises_itself_is_here(vendor: str) -> None:
+    raised = unavailable_reasons(raised_in=_own_source(vendor))
+    tested = {reason for name, reason in VENDOR_OUTAGES if name == vendor}
+    assert raised <= tested, (
+        f"functions/{vendor}/app.py answers 503 with {sorted(raised - tested)}: add to VENDOR_OUTAGES what causes it"
+    )
 
 
 # --- the Unavailable metric: every 503 reason, and nothing else --------------------------------------------------
@@ -222,8 +291,8 @@ def test_refusals_that_are_not_503s_never_count_in_unavailable(
     if query is None:
         response = sign_in(module, name, make_login_token(aud=name))
     else:
-        prefix = FLOWS[name][1]
-        event = load_event(FLOWS[name][0], query=f"{prefix}{query}")
+        prefix = portal(name).query()
+        event = load_event(deployed(name).event, query=f"{prefix}&{query}" if prefix else query)
         response = module.lambda_handler(event, LambdaContext())
     assert response["statusCode"] == status
     metrics = emf_blobs(capsys.readouterr().out)

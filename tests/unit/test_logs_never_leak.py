@@ -1,18 +1,21 @@
 """Item 10, logs: whatever a flow meets, nothing it prints or logs holds a key, a token or a query string.
 
-Every flow (ClickFunnels, Kustomer and its brand route, HappyFox login and logout) runs every path a request
-can take: sign-ins, HEAD, email links shown, spent, spent again and revoked, expired, forged and malformed
-login tokens, bad redirect targets, unknown paths, JSON answers and outages (503). It runs with
-``POWERTOOLS_DEV`` on and off, at INFO and at DEBUG (with event logging asked for). Everything is captured:
+Every vendor's flow in template.yaml (and Kustomer's brand route), each sent its portal's own request
+(tests/vendor_requests.py), runs every path a request can take: sign-ins, HEAD, email links shown, spent, spent
+again and revoked, expired, forged and malformed login tokens, bad destinations in the vendor's own parameter, the
+hand-off to a vendor that starts sign-in itself and the way back with its cookie, remote logouts and the vendor's
+error callback on them, unknown paths, JSON answers and outages (503). It runs with ``POWERTOOLS_DEV`` on and off,
+at INFO and at DEBUG (with event logging asked for). Everything is captured:
 
 - the Powertools logger streams (every logging ``StreamHandler`` is pointed at a buffer, so the layer's child
   loggers are caught too, whichever service they were bound to),
 - stdout and stderr at the file-descriptor level (``capfd``: metrics blobs, prints, warnings),
 - every Python logging record (``caplog`` at DEBUG, root included), with its arguments and extras.
 
-None of it may hold a key (login-token key, every vendor key), a whole token (login, link and vendor tokens,
-the ``externalToken`` planted in a return address) or its ``header.payload`` or signature part, a
-``trackingToken`` value, or a request's query string.
+None of it may hold a key (login-token key, every vendor key, each line of an RSA key), a whole token (login,
+link, hand-off and vendor tokens wherever the vendor reads them: a redirect's query, a posted form; the
+``externalToken`` planted in a return address) or its ``header.payload`` or signature part, a ``trackingToken``
+value, a vendor's own words on its error callback, or a request's query string.
 
 Records from the AWS SDK (botocore) and moto are scanned too, but reported apart: with the root logger at
 DEBUG, botocore logs every response body, Secrets Manager's ``SecretString`` included. That is the SDK's
@@ -35,13 +38,14 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
-from urllib.parse import parse_qs, quote, unquote_plus, urlsplit
+from urllib.parse import quote, unquote_plus, urlsplit
 
 import jwt
 import pytest
 from botocore.exceptions import EndpointConnectionError
 
 from sso_bridge.link_store import LinkStore
+from tests.conftest import BASE_ENV
 from tests.helpers import (
     LINK_REVOCATIONS_TABLE_NAME,
     LOGIN_TOKEN_KEY,
@@ -54,6 +58,7 @@ from tests.helpers import (
     make_login_token,
     pressed,
 )
+from tests.vendor_requests import VENDORS, Portal, deployed, form_posts, portal
 
 DAY = 86400
 EMAIL = "jane.doe+vip@example.com"
@@ -76,6 +81,13 @@ ATTACKER_KEY = "attacker-key-0123456789abcdef0123456789abcdef"
 KEYS = {
     "login-token key": LOGIN_TOKEN_KEY,
     **{f"{vendor} key": key for vendor, key in VENDOR_KEYS.items()},
+    # A PEM key (Freshworks'): each of its lines alone too.
+    **{
+        f"{vendor} key line {n}": line
+        for vendor, key in VENDOR_KEYS.items()
+        for n, line in enumerate(key.splitlines())
+        if len(line) >= 40
+    },
     "kustomer acme key": ACME_KEY,
 }
 # Loggers that are the SDK or its emulator, not the bridge: reported apart (see the module docstring).
@@ -87,56 +99,45 @@ REQUIRED_SOURCES = ("logger stream", "stdout/stderr")
 
 @dataclass(frozen=True)
 class Route:
-    """One flow as a client reaches it: which function, which sample events, what the vendor sends."""
+    """One flow as a client reaches it: which function, what its vendor sends and how it reads the answer."""
 
     module: str
-    event: str  # the HTTP API route's sample event
-    url_event: str  # the function URL's sample event
+    portal: Portal
     query: str  # what the vendor (or the platform's link) puts in the query before login_token
-    token_param: str  # the vendor token's parameter in the redirect
-    vendor_key: str
     path: str | None = None  # rawPath, when not the sample event's
+
+    @property
+    def event(self) -> str:  # the HTTP API route's sample event
+        return deployed(self.module).event
+
+    @property
+    def url_event(self) -> str:  # the function URL's sample event
+        return deployed(self.module).url_event
 
 
 def kustomer_query(uri: str) -> str:
     return f"trackingToken={TRACKING}&kustomerRedirectUri={quote(uri, safe='')}"
 
 
-ROUTES = {
-    "clickfunnels": Route(
-        "clickfunnels",
-        "clickfunnels-sso-httpapi",
-        "clickfunnels-sso-function-url",
-        "",
-        "token",
-        VENDOR_KEYS["clickfunnels"],
-    ),
-    "kustomer": Route(
-        "kustomer",
-        "kustomer-login-httpapi",
-        "kustomer-login-function-url",
-        kustomer_query(PORTAL_LOGIN),
-        "externalToken",
-        VENDOR_KEYS["kustomer"],
-    ),
-    "kustomer-brand": Route(
-        "kustomer",
-        "kustomer-login-httpapi",
-        "kustomer-login-function-url",
-        kustomer_query("https://acme.kustomer.help/login?referralUrl=https%3A%2F%2Facme.kustomer.help"),
-        "externalToken",
-        ACME_KEY,
-        path="/kustomer/brands/acme/login",
-    ),
-    "happyfox": Route(
-        "happyfox",
-        "happyfox-login-httpapi",
-        "happyfox-login-function-url",
-        "",
-        "token",
-        VENDOR_KEYS["happyfox"],
-    ),
-}
+# Every vendor in template.yaml, and Kustomer's brand route (another key, another portal, a path parameter).
+ROUTES = [*VENDORS, *(["kustomer-brand"] if "kustomer" in VENDORS else [])]
+
+
+def route_for(name: str) -> Route:
+    """Made when the test runs, so a vendor without a request shape fails its own tests, naming it."""
+    if name == "kustomer-brand":
+        brand = portal("kustomer", {**BASE_ENV, "KUSTOMER_BRANDS": ACME_BRANDS}, {"kustomer": ACME_KEY})
+        acme = "https://acme.kustomer.help/login?referralUrl=https%3A%2F%2Facme.kustomer.help"
+        return Route("kustomer", brand, kustomer_query(acme), path="/kustomer/brands/acme/login")
+    signs_in = portal(name)
+    if name == "kustomer":
+        return Route(name, signs_in, kustomer_query(PORTAL_LOGIN))
+    # A trackingToken unique to this file wherever a vendor sends one, so any sighting of it is a leak.
+    return Route(
+        name, signs_in, signs_in.query(**({"trackingToken": TRACKING} if "trackingToken" in signs_in.params else {}))
+    )
+
+
 # (POWERTOOLS_DEV, POWERTOOLS_LOG_LEVEL): what an operator might switch on while debugging.
 SWITCHES = [("false", "INFO"), ("true", "INFO"), ("false", "DEBUG"), ("true", "DEBUG")]
 SWITCH_IDS = ["dev-off-info", "dev-on-info", "dev-off-debug", "dev-on-debug"]
@@ -303,7 +304,7 @@ class Run:
         scenario: str,
         token: str | None = None,
         *,
-        expect: int,
+        expect: int | tuple[int, ...],
         method: str = "GET",
         query: str | None = None,
         extra: str = "",
@@ -311,8 +312,10 @@ class Run:
         url: bool = False,
         path: str | None = None,
         page: LinkPage | None = None,
+        cookies: list[str] | None = None,
     ) -> dict[str, Any]:
-        """``page``: the POST of that link's page's button (its cookie and field, as a browser sends them)."""
+        """``page``: the POST of that link's page's button (its cookie and field, as a browser sends them);
+        ``cookies``: sent as a browser sends back what it was given (``name=value``)."""
         base = self.route.query if query is None else query
         parts = [base, extra, f"login_token={token}" if token is not None else ""]
         raw_query = "&".join(part for part in parts if part)
@@ -330,6 +333,8 @@ class Run:
             event = pressed(event, page)
             self.secret(scenario, "link page cookie", page.cookie.partition("=")[2])
             self.secret(scenario, "link page field", page.field)
+        if cookies:
+            event["cookies"] = [*event.get("cookies", []), *cookies]
         if token:
             self.token(scenario, "login token", token)
         if raw_query:
@@ -338,22 +343,29 @@ class Run:
         response: dict[str, Any] = self.module.lambda_handler(event, LambdaContext())
         self.capture.take(scenario)
 
-        assert response["statusCode"] == expect, (scenario, response["statusCode"], response.get("body", "")[:300])
+        expected = expect if isinstance(expect, tuple) else (expect,)
+        assert response["statusCode"] in expected, (scenario, response["statusCode"], response.get("body", "")[:300])
         location = response["headers"].get("Location")
         if location:
             self.secret(scenario, "Location", location)
             self.secret(scenario, "Location query", urlsplit(location).query)
-            for vendor_token in parse_qs(urlsplit(location).query).get(self.route.token_param, []):
-                self.token(scenario, "vendor token", vendor_token)
+        # The vendor's credentials wherever it reads them: the Location's query, a form the page posts.
+        for name, value in self.route.portal.found(location or "", response.get("body", "")).items():
+            self.token(scenario, f"vendor {name}", value)
+        for action, fields in form_posts(response.get("body", "")):
+            self.secret(scenario, "posted form's action query", urlsplit(action).query)
+            for name, value in fields.items():
+                self.secret(scenario, f"posted field {name}", value if len(value) >= 16 else None)
+        for cookie in response.get("cookies") or []:  # the link page's, a hand-off's login token
+            self.token(scenario, "Set-Cookie value", cookie.split(";", 1)[0].partition("=")[2])
         return response
 
     def vendor_token(self, response: dict[str, Any]) -> dict[str, Any]:
-        """The vendor token in a redirect, verified as the vendor would: the flow really signed someone in."""
-        [token] = parse_qs(urlsplit(response["headers"]["Location"]).query)[self.route.token_param]
-        claims: dict[str, Any] = jwt.decode(
-            token, self.route.vendor_key, algorithms=["HS256"], options={"verify_exp": False}
-        )
-        return claims
+        """The vendor's credentials in an answer, verified as the vendor would: the flow really signed someone in."""
+        return self.route.portal.claims(response["headers"].get("Location", ""), response.get("body", ""))
+
+    def signed_in(self, method: str = "GET") -> int:
+        return self.route.portal.signed_in_status(method)
 
     def link(self, email: str = EMAIL, **claims: Any) -> str:
         defaults: dict[str, Any] = {
@@ -383,13 +395,15 @@ def failing(**_: Any) -> Any:
 
 def run_every_scenario(run: Run, monkeypatch: pytest.MonkeyPatch) -> None:
     name = run.route.module
+    signs_in = run.route.portal
     now = int(time.time())
 
     # Signing in: a browser, a JSON client, a scanner's HEAD, and a login token with a jti and a deep link.
-    assert run.vendor_token(run.call("interactive sign-in", run.login_token(), expect=302))
-    run.call("interactive sign-in, JSON accept", run.login_token(), expect=302, accept="application/json")
+    assert run.vendor_token(run.call("interactive sign-in", run.login_token(), expect=run.signed_in()))
+    run.call("interactive sign-in, JSON accept", run.login_token(), expect=run.signed_in(), accept="application/json")
     run.call("HEAD", run.login_token(), expect=200, method="HEAD")
-    run.call("POST with an interactive token", run.login_token(jti="platform-jti-1234"), expect=303, method="POST")
+    interactive_post = run.login_token(jti="platform-jti-1234")
+    run.call("POST with an interactive token", interactive_post, expect=run.signed_in("POST"), method="POST")
     if name == "clickfunnels":
         target = f"https://{run.module.settings.workspace_domain}/members/area?session=abc"
         response = run.call("signed deep link", run.login_token(redirect_to=target), expect=302)
@@ -401,7 +415,7 @@ def run_every_scenario(run: Run, monkeypatch: pytest.MonkeyPatch) -> None:
     run.call("link HEAD", link, expect=200, method="HEAD")
     run.call("link POST from another site's form", link, expect=403, method="POST")
     run.call("link POST from another site, JSON", link, expect=403, method="POST", accept="application/json")
-    assert run.vendor_token(run.call("link POST", link, expect=303, page=page))
+    assert run.vendor_token(run.call("link POST", link, expect=run.signed_in("POST"), page=page))
     assert goes_to_sign_in(run.call("link re-used (POST)", link, expect=303, page=page))
     assert goes_to_sign_in(run.call("link re-used (GET)", link, expect=302))
     revoked = run.link(REVOKED_EMAIL, issued=now - 60)
@@ -413,7 +427,7 @@ def run_every_scenario(run: Run, monkeypatch: pytest.MonkeyPatch) -> None:
     url_link = run.link()
     if run.route.path is None:
         url_page = LinkPage.from_response(run.call("link GET on the function URL", url_link, expect=200, url=True))
-        run.call("link POST on the function URL", url_link, expect=303, url=True, page=url_page)
+        run.call("link POST on the function URL", url_link, expect=run.signed_in("POST"), url=True, page=url_page)
 
     # The sign-in round trip: no token, an expired one.
     assert goes_to_sign_in(run.call("no login token", expect=302))
@@ -424,9 +438,9 @@ def run_every_scenario(run: Run, monkeypatch: pytest.MonkeyPatch) -> None:
     run.call("forged token", forged, expect=401)
     for accept in ("application/json", "application/json;q=0.9", "*/*", "text/html"):
         run.call(f"forged token, Accept: {accept}", run.login_token(key=ATTACKER_KEY), expect=401, accept=accept)
-    other = "happyfox" if name != "happyfox" else "clickfunnels"
+    other = next(vendor for vendor in VENDORS if vendor != name)
     run.call("wrong audience", run.login_token(aud=other), expect=403, accept="application/json")
-    alg_none = jwt.encode({"email": EMAIL, "aud": name, "iat": now, "exp": now + 120}, None, algorithm="none")
+    alg_none = jwt.encode({"email": EMAIL, "aud": name, "iat": now, "exp": now + 120}, "", algorithm="none")
     run.call("alg none", alg_none, expect=401, accept="application/json")
     odd_header = hand_signed(
         {"alg": "HS256", "typ": "JWT", "kid": 7}, {"email": EMAIL, "aud": name, "iat": now, "exp": now + 120}
@@ -442,8 +456,16 @@ def run_every_scenario(run: Run, monkeypatch: pytest.MonkeyPatch) -> None:
     run.call("unknown path", run.login_token(), expect=404, url=True, path="/wp-admin/setup.php")
     run.call("unknown path, JSON", run.login_token(), expect=404, url=True, path="/.env", accept="application/json")
 
-    # Where the user would be sent: never anywhere but the vendor's allowed hosts.
+    # Where the user would be sent: never anywhere but the vendor's allowed hosts, whoever names it.
     evil = "https://evil.example.net/steal?login_token=planted-value-abcdef0123456789"
+    if signs_in.destination is not None and run.route.path is None:
+        elsewhere = signs_in.query(**{signs_in.destination: evil})
+        run.call(f"{signs_in.destination} to another host", run.login_token(), expect=400, query=elsewhere)
+    claimed = run.call(
+        "redirect_to claim to another host", run.login_token(redirect_to=evil), expect=(400, run.signed_in())
+    )
+    assert "evil.example.net" not in claimed["headers"].get("Location", "")
+    assert all("evil.example.net" not in action for action, _ in form_posts(claimed["body"]))
     if name == "clickfunnels":
         run.call(
             "redirect_to to another host (query)",
@@ -464,16 +486,30 @@ def run_every_scenario(run: Run, monkeypatch: pytest.MonkeyPatch) -> None:
         expect = 400 if run.route.path is None else 302
         run.call("no kustomerRedirectUri", run.login_token(), expect=expect, query=f"trackingToken={TRACKING}")
         run.call("unknown brand", run.login_token(), expect=404, path="/kustomer/brands/umbrella/login")
-    else:
-        run.call("redirect_to claim (ignored by HappyFox)", run.login_token(redirect_to=evil), expect=302)
-        run.call("logout", expect=200, query=f"next={quote(evil, safe='')}", path="/happyfox/logout")
-        run.call("logout with a login token", run.login_token(), expect=200, path="/happyfox/logout")
+
+    # A vendor that must start the sign-in itself: the platform sends the user straight in, the bridge hands them
+    # to the vendor with a short-lived cookie holding a login token, and the vendor sends them back with its request.
+    if signs_in.hands_off and run.route.path is None:
+        started = run.call("platform sends the user straight in", run.login_token(), expect=302, query="")
+        handed = [cookie.split(";", 1)[0] for cookie in started.get("cookies") or []]
+        assert handed, "a hand-off sets its cookie"
+        assert run.vendor_token(run.call("back from the vendor with the hand-off cookie", expect=302, cookies=handed))
+
+    # The vendor's remote logout, with what it may add: a next address, a login token, its error callback (Zendesk's
+    # kind=error&message=..., whose words may name the user).
+    for logout in deployed(name).get_only_paths if run.route.path is None else ():
+        run.call("logout", expect=200, query=f"next={quote(evil, safe='')}", path=logout)
+        run.call("logout with a login token", run.login_token(), expect=200, path=logout)
+        words = f"Users with the email address {REVOKED_EMAIL} are not allowed to sign up"
+        run.secret("vendor's error callback", "vendor's words", words)
+        error = f"kind=error&message={quote(words, safe='')}"
+        run.call("vendor's error callback on logout", expect=(200, 400), query=error, path=logout)
 
     # Outages: a 503 and no token, whatever failed.
     with monkeypatch.context() as patch:
         patch.setattr(run.module.flow.links._client(), "batch_get_item", failing)
         run.call("link table unreachable", run.link(), expect=503, accept="application/json")
-    if name == "happyfox":
+    if deployed(name).records_jti:
         with monkeypatch.context() as patch:
             patch.setattr(run.module.jti_store._client(), "put_item", failing)
             run.call("jti table unreachable", run.login_token(), expect=503)
@@ -514,7 +550,7 @@ def run_route(
 ) -> Callable[[str, str, str], Run]:
     def start(route_name: str, dev: str, level: str) -> Run:
         capture.begin()
-        route = ROUTES[route_name]
+        route = route_for(route_name)
         env = {"POWERTOOLS_DEV": dev, "POWERTOOLS_LOG_LEVEL": level, "KUSTOMER_BRANDS": ACME_BRANDS}
         if level == "DEBUG":  # what an operator debugging would switch on as well
             env |= {"POWERTOOLS_LOGGER_LOG_EVENT": "true", "POWERTOOLS_DEBUG": "true"}
@@ -536,7 +572,7 @@ def run_route(
 
 
 @pytest.mark.parametrize(("dev", "level"), SWITCHES, ids=SWITCH_IDS)
-@pytest.mark.parametrize("route_name", sorted(ROUTES))
+@pytest.mark.parametrize("route_name", ROUTES)
 def test_no_flow_logs_a_key_a_token_or_a_query(
     run_route: Callable[[str, str, str], Run], capture: Capture, route_name: str, dev: str, level: str
 ) -> None:
@@ -558,7 +594,7 @@ def test_no_flow_logs_a_key_a_token_or_a_query(
     assert any(text for _, text in capture.sdk_chunks)
 
 
-@pytest.mark.parametrize("route_name", sorted(ROUTES))
+@pytest.mark.parametrize("route_name", ROUTES)
 def test_sdk_debug_records_hold_no_key(
     acme_secret: None,
     jti_table: Any,
@@ -568,9 +604,9 @@ def test_sdk_debug_records_hold_no_key(
 ) -> None:
     # Given the root logger at DEBUG (the capture fixture), a user signs in: the flow fetches its keys
     capture.begin()
-    route = ROUTES[route_name]
+    route = route_for(route_name)
     run = Run(route, load_function(route.module, KUSTOMER_BRANDS=ACME_BRANDS), capture)
-    assert run.vendor_token(run.call("interactive sign-in", run.login_token(), expect=302))
+    assert run.vendor_token(run.call("interactive sign-in", run.login_token(), expect=run.signed_in()))
 
     # Then no key is in any record, botocore's included
     needles = [Needle(label, key, "-") for label, key in KEYS.items()]

@@ -3,7 +3,8 @@
 The same field names and EMF shape as Powertools wrote before (``level``, ``message``, ``service``,
 ``cold_start``, ``function_request_id``, ``correlation_id``; one blob per metric with the ``service``
 dimension), one JSON object per line whatever ``POWERTOOLS_DEV`` says, and each invocation's ids on its own
-lines even when threads answer at once.
+lines even when threads answer at once. Every vendor in template.yaml counts its tokens and refusals under its own
+``service``, the one the dashboard's widgets group by (its 503s: tests/unit/test_faults.py).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import pytest
 
 from sso_bridge.observability import Logger, Metrics
 from tests.helpers import LambdaContext, load_event, make_login_token
+from tests.vendor_requests import VENDORS, deployed, portal
 
 
 def lines(stream: io.StringIO) -> list[dict[str, Any]]:
@@ -62,6 +64,56 @@ def test_the_cold_start_is_counted_once(
         }
     ]
     assert sum("TokenIssued" in b for b in blobs) == 3
+
+
+def emf(stdout: str) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in stdout.splitlines() if '"_aws"' in line]
+
+
+@pytest.mark.parametrize("vendor", VENDORS)
+def test_every_vendor_counts_its_tokens_and_refusals_under_its_own_service(
+    jti_table: Any,
+    link_tables: Any,
+    load_function: Callable[..., ModuleType],
+    log_stream: Callable[[ModuleType], io.StringIO],
+    capsys: pytest.CaptureFixture[str],
+    vendor: str,
+) -> None:
+    # Given the vendor's function with the service name template.yaml gives it (operators type the vendor's name)
+    service = deployed(vendor).service
+    assert service == vendor
+    module = load_function(vendor, POWERTOOLS_SERVICE_NAME=service)
+    logs = log_stream(module)
+    signs_in = portal(vendor)
+    capsys.readouterr()
+
+    # When one user signs in, one brings a forged login token, and one asks to be sent to another host
+    def answer(query: str) -> int:
+        response = module.lambda_handler(load_event(deployed(vendor).event, query=query), LambdaContext())
+        return int(response["statusCode"])
+
+    assert answer(signs_in.sign_in(make_login_token(aud=vendor))) == signs_in.signed_in_status()
+    forged = make_login_token(aud=vendor, key="attacker-key-0123456789abcdef0123456789")
+    assert answer(signs_in.sign_in(forged)) == 401
+    refusals = ["login_token_signature"]
+    if signs_in.destination is not None:
+        evil = {signs_in.destination: "https://evil.example.net/"}
+        assert answer(signs_in.sign_in(make_login_token(aud=vendor), **evil)) == 400
+        refusals.append("url_host")
+
+    # Then the token is counted once and each refusal once with its reason, all under the vendor's service
+    blobs = emf(capsys.readouterr().out)
+    issued = [blob for blob in blobs if "TokenIssued" in blob]
+    assert [(b["service"], b["TokenIssued"]) for b in issued] == [(vendor, [1.0])]
+    assert issued[0]["_aws"]["CloudWatchMetrics"][0]["Dimensions"] == [["service"]]
+    refused = [blob for blob in blobs if "Refused" in blob]
+    assert [(b["service"], b["reason"]) for b in refused] == [(vendor, reason) for reason in refusals]
+    assert all(b["_aws"]["CloudWatchMetrics"][0]["Dimensions"] == [["service", "reason"]] for b in refused)
+    assert not [blob for blob in blobs if "Unavailable" in blob]  # a 4xx is never an outage
+    # And its log lines say which vendor answered: one per request
+    logged = lines(logs)
+    assert {line["service"] for line in logged} == {vendor}
+    assert [line["outcome"] for line in logged if "outcome" in line] == ["issued", *(["refused"] * len(refusals))]
 
 
 def test_a_metric_is_an_emf_blob_with_its_dimensions(capsys: pytest.CaptureFixture[str]) -> None:
