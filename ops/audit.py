@@ -1,4 +1,4 @@
-"""Read the jti table: was this token ours, when, for whom, from where.
+"""Read the jti table: was this token ours, when, for whom, from where, and for which vendor.
 
     python -m ops.audit --email jane@example.com [--json] [--table NAME | --local | --stack-name NAME]
     python -m ops.audit --jti=9f2c... [--json]
@@ -7,6 +7,10 @@ Where the table is: ``--local`` reads the running ``make run`` stack (its state 
 moto's endpoint, so nothing has to be exported). Otherwise ``--table``, else ``JTI_TABLE_NAME``, else the
 output ``JtiTableName`` of the stack named by ``--stack-name`` or ``STACK_NAME`` (``make audit`` always
 passes one); credentials and region come from the usual boto3 chain.
+
+The vendors whose functions record every token they sign before it leaves (those with ``JTI_TABLE_NAME`` in
+template.yaml: HappyFox and Zendesk) share the table; each record names its vendor. A stack running none of them
+has no table, and says so with the switch to flip.
 
 Exit status: 0 when records were found, 1 when none (one line on stderr says so), 2 for usage errors, 3
 when the table cannot be found or read. Scripts rely on 1 meaning "not ours"; ``make audit`` turns it into
@@ -22,12 +26,15 @@ import sys
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 import boto3
 from boto3.dynamodb.types import TypeDeserializer
 
-from ops.target import EXIT_TARGET, TargetError, add_target_arguments, aws_errors, resolve
+from local.template import functions
+from ops.target import EXIT_TARGET, Target, TargetError, add_target_arguments, aws_errors, resolve
+from ops.vendor_template import vendor_templates
 from sso_bridge.jti_store import EMAIL_INDEX
 from sso_bridge.login_token import email_key
 
@@ -35,7 +42,7 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
     from mypy_boto3_dynamodb.type_defs import AttributeValueTypeDef
 
-__all__ = ["COLUMNS", "by_email", "by_jti", "main", "render_table"]
+__all__ = ["COLUMNS", "JTI_TABLE", "by_email", "by_jti", "main", "recording_vendors", "render_table"]
 
 COLUMNS = (
     "issued_at",
@@ -51,6 +58,7 @@ COLUMNS = (
     "user_agent",
 )
 _TIMES = ("issued_at", "expires_at", "purge_at")
+JTI_TABLE = "JTI_TABLE_NAME"  # the function variable naming the table, as each recording vendor's function reads it
 _deserializer = TypeDeserializer()
 
 
@@ -115,7 +123,10 @@ def render_table(records: Sequence[Mapping[str, Any]], out: TextIO) -> None:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m ops.audit", description="Look up issued HappyFox tokens.")
+    parser = argparse.ArgumentParser(
+        prog="python -m ops.audit",
+        description="Look up the vendor tokens this bridge signed and recorded (its jti table): for whom, when, where.",
+    )
     which = parser.add_mutually_exclusive_group(required=True)
     which.add_argument("--email", help="every token issued to this email, newest first")
     which.add_argument("--jti", help="the token with this jti, if this bridge issued it")
@@ -130,14 +141,45 @@ def _where(args: argparse.Namespace, parser: argparse.ArgumentParser) -> tuple[s
     """The table, and a client aimed at it when the target chose one (``None``: the default chain)."""
     if args.local:
         target = resolve(True, "")
-        return args.table or target.resource("JTI_TABLE_NAME"), target.dynamodb()
+        return args.table or _table(target), target.dynamodb()
     table = args.table or os.environ.get("JTI_TABLE_NAME", "").strip()
     if table:
         return table, None
     if not args.stack_name:
         parser.error("pass --table, set JTI_TABLE_NAME, or name the stack (--stack-name) to use its JtiTableName")
     target = resolve(False, args.stack_name)
-    return target.resource("JTI_TABLE_NAME"), target.dynamodb()
+    return _table(target), target.dynamodb()
+
+
+def recording_vendors(template: dict[str, object] | None = None) -> list[str]:
+    """The vendors whose functions record each token they sign (their ``JTI_TABLE_NAME``), in template order."""
+    return list(
+        dict.fromkeys(Path(spec.code_uri).name for spec in functions(template) if JTI_TABLE in spec.environment)
+    )
+
+
+def _table(target: Target) -> str:
+    """The target's jti table; a stack without one because it runs no vendor that records tokens says which
+    switch (or ``VENDORS``) would give it one, rather than to redeploy."""
+    if target.resources.get(JTI_TABLE, "").strip():
+        return target.resource(JTI_TABLE)
+    recording = recording_vendors()
+    if not recording or any(vendor in target.vendors for vendor in recording):
+        return target.resource(JTI_TABLE)  # a recording vendor is on: the stack itself is out of date
+    named = " and ".join(recording)
+    if target.local:
+        raise TargetError(
+            f"{target.where} has no jti table: only {named} record the tokens they sign, and it runs without them "
+            f"(restart `make run` with one of them in VENDORS)"
+        )
+    templates = vendor_templates()
+    switches = " and ".join(
+        f"{templates[vendor].switch}=false" if vendor in templates else f"no {vendor}" for vendor in recording
+    )
+    raise TargetError(
+        f"{target.where} has no jti table: only {named} record the tokens they sign, and it was deployed with "
+        f"{switches}"
+    )
 
 
 def main(argv: Sequence[str] | None = None, *, client: DynamoDBClient | None = None, out: TextIO = sys.stdout) -> int:

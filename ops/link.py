@@ -189,7 +189,9 @@ def _parser(spell: Spelling, known: Sequence[str]) -> argparse.ArgumentParser:
     many.add_argument("--in", dest="source", metavar="IN", help="contacts export (header row)")
     many.add_argument("--out", dest="dest", metavar="OUT", help="IN's rows with link and error added")
     parser.add_argument("--ttl", help="lifetime: 7d, 36h, 90m, 3600s or seconds (default 7d, or the bridge's cap)")
-    parser.add_argument("--redirect-to", metavar="URL", help="ClickFunnels or Kustomer page to land on")
+    parser.add_argument(
+        "--redirect-to", metavar="URL", help="the portal page to land on, for a vendor that takes one (ClickFunnels)"
+    )
     parser.add_argument("--campaign", help="label counted in the bridge's metrics (letters, digits, ._:/+- )")
     parser.add_argument(
         "--via", default=VIAS[0], help="url: the vendor's function URL (default); api: the HTTP API's public host"

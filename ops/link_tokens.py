@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from json.encoder import encode_basestring_ascii
 from urllib.parse import quote
 
+from local.vendors.operations import link_rules
 from sso_bridge.errors import BridgeError
 from sso_bridge.login_token import LINK_USE, MAX_TOKEN_LENGTH, check_email, check_name
 
@@ -127,9 +128,10 @@ class LinkMinter:
         if campaign:
             shared["campaign"] = campaign
         query = ""
-        if redirect_to and vendor == "kustomer":
-            # Kustomer's destination is a query parameter the bridge checks on every click, not a claim.
-            query = f"kustomerRedirectUri={quote(redirect_to, safe='')}&"
+        parameter = link_rules(vendor).parameter if redirect_to else None
+        if redirect_to and parameter:
+            # A query parameter the bridge checks on every click (Kustomer's kustomerRedirectUri), not a claim.
+            query = f"{quote(parameter, safe='')}={quote(redirect_to, safe='')}&"
         elif redirect_to:
             shared["redirect_to"] = redirect_to
         # '{"aud":...}' -> ',"aud":...}': the tail every token of this run ends with.

@@ -1,8 +1,10 @@
 """`make smoke LOCAL=1` against real local stacks, and `make run VENDORS=...` serving only some vendors.
 
 Every stack here is `python -m local.stack` (tests/integration/stack.py), found by its state file as an
-operator's `make smoke LOCAL=1` finds `make run`'s: the default one, one whose ClickFunnels key is the
-template's placeholder, one with HappyFox alone, and one with the local OpenID provider.
+operator's `make smoke LOCAL=1` finds `make run`'s: the default one (every vendor, each probed as it starts a
+sign-in: Zendesk's answer is a form, Discourse's request is signed), one whose ClickFunnels key is the template's
+placeholder, one with HappyFox alone, one with Zendesk alone (its tokens are audited without HappyFox), one with
+neither, and one with the local OpenID provider.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import pytest
 
 from local.template import functions
 from ops.http_probe import Unreachable, fetch
+from ops.smoke import probe_for
 from sso_bridge.jti_store import SMOKE_EMAIL
 from tests.helpers import LOGIN_TOKEN_KEY, ROOT, VENDOR_KEYS
 from tests.integration.client import Client
@@ -79,27 +82,35 @@ def happyfox_only() -> Iterator[RunningStack]:
     stack.stop()
 
 
+def answer_kind(vendor: str, stack: RunningStack) -> str:
+    """What the vendor's sign-in answers on ``stack`` when its key is set: a redirect, or (Zendesk) a form."""
+    return probe_for(vendor, state_of(stack)["settings"].get, key="a-key").answer
+
+
 def test_smoke_passes_on_the_default_stack(local_stack: RunningStack) -> None:
     result = make(local_stack, "smoke")
     assert result.returncode == 0, result.stdout + result.stderr
     lines = lines_of(result)
     assert lines
     assert all(line.startswith("ok   ") for line in lines)
+    assert {"zendesk", "canny", "discourse", "freshworks"} <= set(VENDORS)
+    assert answer_kind("zendesk", local_stack) == "form"
     for vendor in VENDORS:
         checked = [line.split(None, 2)[2] for line in lines if line.split()[1] == vendor]
-        assert "http-api redirect carries a token" in checked
-        assert "function-url redirect carries a token" in checked
+        assert f"http-api {answer_kind(vendor, local_stack)} carries a token" in checked, vendor
+        assert f"function-url {answer_kind(vendor, local_stack)} carries a token" in checked, vendor
         assert "vendor key is set" in checked
     assert result.stdout.splitlines()[-1] == f"all {len(lines)} checks passed"
     assert_no_secret(result.stdout + result.stderr)
 
 
-def test_smoke_writes_happyfox_audit_records_marked_smoke(local_stack: RunningStack) -> None:
+def test_smoke_writes_happyfox_and_zendesk_audit_records_marked_smoke(local_stack: RunningStack) -> None:
     assert make(local_stack, "smoke").returncode == 0
     audit = make(local_stack, "audit", EMAIL=SMOKE_EMAIL, JSON="1")
     records = json.loads(audit.stdout)
     assert records
-    assert all(record["smoke"] is True and record["vendor"] == "happyfox" for record in records)
+    assert all(record["smoke"] is True for record in records)
+    assert {record["vendor"] for record in records} == {"happyfox", "zendesk"}
     table = make(local_stack, "audit", EMAIL=SMOKE_EMAIL)
     header, first = table.stdout.splitlines()[:2]
     column = header.index("SMOKE")
@@ -146,13 +157,39 @@ def test_vendors_serves_only_those_and_smoke_checks_only_them(happyfox_only: Run
             assert other not in result.stdout.lower() + result.stderr.lower()
 
 
-def test_without_happyfox_there_is_no_jti_table() -> None:
+def test_without_happyfox_or_zendesk_there_is_no_jti_table_and_audit_says_why() -> None:
     stack = start_stack({"VENDORS": "clickfunnels,kustomer"})
     try:
         state = state_of(stack)
         assert sorted(state["function_urls"]) == ["clickfunnels", "kustomer"]
         assert "JTI_TABLE_NAME" not in state["tables"]
         assert make(stack, "smoke").returncode == 0
+        audit = make(stack, "audit", EMAIL=SMOKE_EMAIL)
+        assert audit.returncode != 0
+        assert audit.stderr.splitlines()[0] == (
+            f"python -m ops.audit: error: the local stack at {state['api_url']} has no jti table: only happyfox and "
+            "zendesk record the tokens they sign, and it runs without them (restart `make run` with one of them in "
+            "VENDORS)"
+        )
+    finally:
+        stack.stop()
+
+
+def test_with_zendesk_but_not_happyfox_smoke_passes_and_its_tokens_are_audited() -> None:
+    stack = start_stack({"VENDORS": "zendesk"})
+    try:
+        state = state_of(stack)
+        assert list(state["function_urls"]) == ["zendesk"]
+        assert "JTI_TABLE_NAME" in state["tables"]
+        result = make(stack, "smoke")
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert "ok   zendesk       http-api form carries a token" in lines_of(result)
+        audit = make(stack, "audit", EMAIL=SMOKE_EMAIL, JSON="1")
+        assert audit.returncode == 0, audit.stderr
+        records = json.loads(audit.stdout)
+        # One per form page smoke was given (the HTTP API's and the function URL's); HEAD minted none
+        assert [(record["vendor"], record["smoke"]) for record in records] == [("zendesk", True)] * 2
+        assert_no_secret(result.stdout + result.stderr + audit.stdout)
     finally:
         stack.stop()
 
@@ -160,7 +197,7 @@ def test_without_happyfox_there_is_no_jti_table() -> None:
 @pytest.mark.parametrize(
     ("value", "says"),
     [
-        ("zendesk", "VENDORS: 'zendesk' is not a vendor: choose from "),
+        ("nolt", "VENDORS: 'nolt' is not a vendor: choose from "),
         (",,", "VENDORS names no vendor: set it to one or more of "),
         ("", "VENDORS names no vendor: set it to one or more of "),
     ],

@@ -6,16 +6,18 @@ import io
 import json
 from typing import Any
 
+import boto3
 import pytest
 
 from ops import audit
+from ops.target import Target
 from sso_bridge.jti_store import IssueRecord, JtiStore
 from tests.helpers import JTI_TABLE_NAME
 
 
 def issue(email: str, issued_at: int, **fields: Any) -> str:
     record = IssueRecord(
-        vendor="happyfox",
+        vendor=fields.pop("vendor", "happyfox"),
         email=email,
         name=fields.pop("name", email.split("@")[0]),
         issued_at=issued_at,
@@ -125,3 +127,88 @@ def test_a_jti_that_looks_like_an_option_is_still_looked_up(jti_table: Any) -> N
     # base64url ids can start with "-"; `--jti=` (as `make audit` passes it) keeps argparse from misreading it
     status, _ = run("--jti=-Zx3notours", "--json")
     assert status == 1
+
+
+# --- the vendor, and a stack without HappyFox --------------------------------------------------------------
+
+
+def test_each_record_names_its_vendor_in_json_and_in_the_table(jti_table: Any) -> None:
+    # Given a HappyFox and a Zendesk token for Jane (Zendesk records its jti's as HappyFox does)
+    happyfox = issue("jane@example.com", 1_800_000_000)
+    zendesk = issue("jane@example.com", 1_800_000_100, vendor="zendesk")
+
+    # Then the audit shows which vendor each went to
+    status, out = run("--email", "jane@example.com", "--json")
+    assert status == 0
+    assert [(record["jti"], record["vendor"]) for record in json.loads(out)] == [
+        (zendesk, "zendesk"),
+        (happyfox, "happyfox"),
+    ]
+    status, out = run("--email", "jane@example.com")
+    header, *rows = out.splitlines()
+    column = header.index("VENDOR")
+    assert [row[column:].split()[0] for row in rows] == ["zendesk", "happyfox"]
+
+
+def test_the_recording_vendors_are_read_from_the_template() -> None:
+    assert audit.recording_vendors() == ["happyfox", "zendesk"]
+
+
+def target_with(vendors: tuple[str, ...], *, local: bool, table: bool) -> Target:
+    return Target(
+        where="the local stack at http://localhost:3000" if local else "stack bridge-under-test in eu-west-1",
+        local=local,
+        session=boto3.session.Session(region_name="eu-west-1"),
+        endpoint_url=None,  # moto, in this process
+        function_urls={vendor: f"http://localhost:300{i}/" for i, vendor in enumerate(vendors, 1)},
+        resources={"JTI_TABLE_NAME": JTI_TABLE_NAME} if table else {},
+    )
+
+
+@pytest.mark.parametrize("local", [True, False])
+def test_a_stack_with_zendesk_but_not_happyfox_is_audited(
+    jti_table: Any, monkeypatch: pytest.MonkeyPatch, local: bool
+) -> None:
+    jti = issue("jane@example.com", 1_800_000_000, vendor="zendesk")
+    monkeypatch.delenv("JTI_TABLE_NAME")  # found through the stack, as `make audit` finds it
+    monkeypatch.setattr(audit, "resolve", lambda *_: target_with(("clickfunnels", "zendesk"), local=local, table=True))
+    status, out = run(f"--jti={jti}", "--json", *(("--local",) if local else ("--stack-name", "bridge-under-test")))
+    assert status == 0
+    assert json.loads(out)[0]["vendor"] == "zendesk"
+
+
+@pytest.mark.parametrize(
+    ("local", "says"),
+    [
+        (
+            True,
+            "the local stack at http://localhost:3000 has no jti table: only happyfox and zendesk record the tokens "
+            "they sign, and it runs without them (restart `make run` with one of them in VENDORS)",
+        ),
+        (
+            False,
+            "stack bridge-under-test in eu-west-1 has no jti table: only happyfox and zendesk record the tokens they "
+            "sign, and it was deployed with EnableHappyFox=false and EnableZendesk=false",
+        ),
+    ],
+)
+def test_a_stack_without_a_vendor_that_records_tokens_says_which_would(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], local: bool, says: str
+) -> None:
+    monkeypatch.delenv("JTI_TABLE_NAME")
+    monkeypatch.setattr(audit, "resolve", lambda *_: target_with(("clickfunnels", "canny"), local=local, table=False))
+    status, _ = run("--email", "jane@example.com", *(("--local",) if local else ("--stack-name", "bridge-under-test")))
+    assert status == 3
+    assert capsys.readouterr().err == f"python -m ops.audit: error: {says}\n"
+
+
+def test_a_stack_with_zendesk_on_but_no_table_output_is_out_of_date(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("JTI_TABLE_NAME")
+    monkeypatch.setattr(audit, "resolve", lambda *_: target_with(("zendesk",), local=False, table=False))
+    assert run("--email", "jane@example.com", "--stack-name", "bridge-under-test")[0] == 3
+    assert capsys.readouterr().err == (
+        "python -m ops.audit: error: stack bridge-under-test in eu-west-1 has no output JtiTableName: "
+        "deploy the current template.yaml\n"
+    )

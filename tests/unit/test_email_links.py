@@ -16,7 +16,6 @@ from __future__ import annotations
 import io
 import json
 import re
-import secrets
 import time
 from collections.abc import Callable, Iterator
 from types import ModuleType
@@ -32,96 +31,12 @@ from botocore.exceptions import EndpointConnectionError
 from sso_bridge.link_store import LinkState, LinkStore
 from tests.helpers import (
     LINK_REVOCATIONS_TABLE_NAME,
-    PLATFORM_LOGIN_URL,
     SPENT_LINKS_TABLE_NAME,
-    LambdaContext,
     LinkPage,
-    load_event,
     make_login_token,
-    pressed,
 )
-from tests.vendor_requests import VENDORS, deployed, portal
-
-DAY = 86400
-EMAIL = "jane.doe+news@example.com"
-
-
-class Flow:
-    """One vendor's handler, invoked as API Gateway or a function URL would, with a link for it."""
-
-    def __init__(self, vendor: str, module: ModuleType, event: str) -> None:
-        self.vendor = vendor
-        self.module = module
-        self.event = event
-        self.portal = portal(vendor)
-        self.query = self.portal.query()
-
-    def link(self, **claims: Any) -> str:
-        defaults: dict[str, Any] = {
-            "aud": self.vendor,
-            "lifetime": 7 * DAY,
-            "use": "link",
-            "jti": secrets.token_hex(16),
-        }
-        return make_login_token(EMAIL, **{**defaults, **claims})
-
-    def request(self, method: str, login_token: str | None, **headers: str) -> dict[str, Any]:
-        query = "&".join(part for part in (self.query, f"login_token={login_token}" if login_token else "") if part)
-        event = load_event(self.event, query=query, headers={k.replace("_", "-"): v for k, v in headers.items()})
-        event["requestContext"]["http"]["method"] = method
-        if method == "POST":
-            event["headers"]["content-type"] = "application/x-www-form-urlencoded"
-            event["body"] = ""
-        return event
-
-    def invoke(self, event: dict[str, Any]) -> dict[str, Any]:
-        result: dict[str, Any] = self.module.lambda_handler(event, LambdaContext())
-        return result
-
-    def call(self, method: str, login_token: str | None, **headers: str) -> dict[str, Any]:
-        """A bare request: a POST is not the page's form (no cookie, no field)."""
-        return self.invoke(self.request(method, login_token, **headers))
-
-    def open(self, link: str, *, cookie: str | None = None) -> LinkPage:
-        """The reader opens the link (a browser holding ``cookie``, if any): the page's cookie and field."""
-        event = self.request("GET", link)
-        if cookie:
-            event["cookies"] = [cookie]
-        return LinkPage.from_response(self.invoke(event))
-
-    def press(self, link: str, page: LinkPage | None = None, **headers: str) -> dict[str, Any]:
-        """The reader presses Continue on ``page`` (opened now if not given), as Chromium sends it."""
-        page = page or self.open(link)
-        return self.invoke(pressed(self.request("GET", link), page, **headers))
-
-    def vendor_claims(self, response: dict[str, Any]) -> dict[str, Any]:
-        """The vendor's credentials in the answer (a redirect, or Zendesk's posted form), verified with the vendor's
-        key as the vendor would."""
-        return self.portal.claims(response["headers"].get("Location", ""), response["body"])
-
-    def signed_in(self, method: str = "GET") -> int:
-        """What an answer that signs the reader in has: 302/303, or 200 where a page posts the token."""
-        return self.portal.signed_in_status(method)
-
-    @property
-    def records_jti(self) -> bool:
-        return deployed(self.vendor).records_jti
-
-
-@pytest.fixture(params=VENDORS)
-def flow(
-    request: pytest.FixtureRequest, jti_table: Any, link_tables: Any, load_function: Callable[..., ModuleType]
-) -> Flow:
-    """Each vendor through its HTTP API route."""
-    return Flow(request.param, load_function(request.param), deployed(request.param).event)
-
-
-@pytest.fixture(params=VENDORS)
-def url_flow(
-    request: pytest.FixtureRequest, jti_table: Any, link_tables: Any, load_function: Callable[..., ModuleType]
-) -> Flow:
-    """Each vendor through its function URL, where email links point."""
-    return Flow(request.param, load_function(request.param), deployed(request.param).url_event)
+from tests.link_flows import DAY, EMAIL, Flow, goes_to_sign_in, spent
+from tests.vendor_requests import VENDORS, deployed
 
 
 @pytest.fixture
@@ -137,16 +52,6 @@ def dynamodb_calls() -> Iterator[list[str]]:
 
     with mock.patch.object(BaseClient, "_make_api_call", counting):
         yield calls
-
-
-def spent(link_tables: Any) -> list[dict[str, Any]]:
-    items: list[dict[str, Any]] = link_tables.scan(TableName=SPENT_LINKS_TABLE_NAME)["Items"]
-    return items
-
-
-def goes_to_sign_in(response: dict[str, Any]) -> bool:
-    location = response["headers"].get("Location", "")
-    return location.startswith(f"{PLATFORM_LOGIN_URL}?return_to=") and "login_token" not in location
 
 
 # --- what a scanner sees -------------------------------------------------------------------------------------

@@ -30,7 +30,8 @@ from tests.helpers import (
     load_event,
     make_login_token,
 )
-from tests.unit.test_email_links import DAY, EMAIL, FLOWS, Flow
+from tests.link_flows import DAY, EMAIL, Flow
+from tests.vendor_requests import deployed
 
 DEEP_LINK = f"https://{WORKSPACE}/customers/orders?tab=recent&page=2"
 
@@ -134,7 +135,7 @@ def test_vendors_without_a_deep_link_parameter_get_no_redirect_to(
     vendor: str, jti_table: Any, link_tables: Any, load_function: Callable[..., ModuleType]
 ) -> None:
     # Kustomer's destination rides in its own parameter (kept byte for byte); HappyFox's JWT has none
-    flow = Flow(vendor, load_function(vendor), FLOWS[vendor][0][1])
+    flow = Flow(vendor, load_function(vendor), deployed(vendor).url_event)
     response = flow.call("GET", flow.link(redirect_to=DEEP_LINK, issued=int(time.time()) - 8 * DAY, lifetime=7 * DAY))
     url = return_to(response)
     assert "redirect_to" not in parse_qs(urlsplit(url).query)

@@ -25,12 +25,37 @@ from tests.unit.test_target import FUNCTION_URLS, KUSTOMER_HOST, STACK
 DAY = 86400
 API_URL = "https://sso.example.com"  # the stack's ApiUrl output: its custom domain
 # Each vendor's sign-in route on the HTTP API (template.yaml's POST routes): what VIA=api links open.
-SIGN_IN_PATHS = {"clickfunnels": "/clickfunnels/sso", "kustomer": "/kustomer/login", "happyfox": "/happyfox/login"}
+SIGN_IN_PATHS = {
+    "clickfunnels": "/clickfunnels/sso",
+    "kustomer": "/kustomer/login",
+    "happyfox": "/happyfox/login",
+    "zendesk": "/zendesk/login",
+    "canny": "/canny/login",
+    "discourse": "/discourse/login",
+    "freshworks": "/freshworks/login",
+}
+# The first three's (tests/unit/test_target.py), and the portals added after them.
+ALL_FUNCTION_URLS = {
+    **FUNCTION_URLS,
+    "zendesk": "https://zd0123456789abcdef.lambda-url.eu-west-1.on.aws/",
+    "canny": "https://ca0123456789abcdef.lambda-url.eu-west-1.on.aws/",
+    "discourse": "https://di0123456789abcdef.lambda-url.eu-west-1.on.aws/",
+    "freshworks": "https://fw0123456789abcdef.lambda-url.eu-west-1.on.aws/",
+}
 SETTINGS = {
     "CLICKFUNNELS_WORKSPACE_DOMAIN": WORKSPACE,
     "CLICKFUNNELS_REDIRECT_HOSTS": "",
     "KUSTOMER_REDIRECT_HOSTS": KUSTOMER_HOST,
     "KUSTOMER_PORTAL_URL": f"https://{KUSTOMER_HOST}/login",
+    "ZENDESK_ACCOUNT_URL": "https://acme.zendesk.com",
+    "ZENDESK_HOSTS": "",
+    "CANNY_COMPANY_ID": "5f0c1d2e3a4b5c6d7e8f9a0b",
+    "CANNY_REDIRECT_HOSTS": "acme.canny.io",
+    "CANNY_PORTAL_URL": "https://acme.canny.io/",
+    "DISCOURSE_URL": "https://community.example.com",
+    "FRESHWORKS_CLIENT_ID": "302836020429100183",
+    "FRESHWORKS_REDIRECT_HOSTS": "acme.freshworks.com",
+    "FRESHWORKS_PORTAL_URL": "https://acme.freshdesk.com/support/login",
     "LINK_TOKEN_MAX_TTL": str(7 * DAY),
 }
 
@@ -43,7 +68,7 @@ class KeylessTarget(Target):
 
 
 def bridge(
-    *, vendors: tuple[str, ...] = tuple(FUNCTION_URLS), local: bool = False, keyless: bool = False, **fields: Any
+    *, vendors: tuple[str, ...] = tuple(ALL_FUNCTION_URLS), local: bool = False, keyless: bool = False, **fields: Any
 ) -> Target:
     """The stack ``resolve`` would find: ``vendors`` switched on; ``keyless``: its key must not be read."""
     values: dict[str, Any] = {
@@ -51,7 +76,7 @@ def bridge(
         "local": local,
         "session": boto3.session.Session(region_name="eu-west-1"),
         "endpoint_url": None,
-        "function_urls": {vendor: FUNCTION_URLS[vendor] for vendor in vendors},
+        "function_urls": {vendor: ALL_FUNCTION_URLS[vendor] for vendor in vendors},
         "resources": {"LOGIN_TOKEN_SECRET_ID": SECRET_IDS["login"]},
         "settings": SETTINGS,
         "api_url": API_URL,
@@ -80,7 +105,7 @@ def token_of(url: str) -> str:
 # --- not a vendor, and a vendor the stack does not have -------------------------------------------------
 
 
-@pytest.mark.parametrize("name", ["zendesk", "", "ClickFunnels", "happyfox ", "$(touch x)\x1b[2J"])
+@pytest.mark.parametrize("name", ["nolt", "", "ClickFunnels", "zendesk ", "site", "$(touch x)\x1b[2J"])
 def test_a_name_that_is_no_vendor_is_one_usage_line_listing_the_vendors(
     monkeypatch: pytest.MonkeyPatch, name: str
 ) -> None:
@@ -89,7 +114,7 @@ def test_a_name_that_is_no_vendor_is_one_usage_line_listing_the_vendors(
     assert (status, out) == (2, "")
     assert err.count("\n") == 1
     assert err.startswith("python -m ops.link: error: --provider ")
-    assert err.endswith("clickfunnels, kustomer, happyfox\n")
+    assert err.endswith("clickfunnels, kustomer, happyfox, zendesk, canny, discourse, freshworks\n")
     assert ("is required: the vendor portal, one of" if not name else "is not a vendor portal:") in err
     assert "\x1b" not in err
 
@@ -115,6 +140,20 @@ def test_a_vendor_the_stack_was_deployed_without_names_the_switch_before_any_key
     )
     assert (status, err) == (0, "")
     assert out.startswith(FUNCTION_URLS["kustomer"] + "?login_token=")
+
+
+@pytest.mark.parametrize(("vendor", "switch"), [("zendesk", "EnableZendesk"), ("freshworks", "EnableFreshworks")])
+def test_a_new_portal_the_stack_was_deployed_without_names_its_own_switch(
+    monkeypatch: pytest.MonkeyPatch, vendor: str, switch: str
+) -> None:
+    # The four new portals default to off: a stack deployed before them, or without them, has none
+    target = bridge(vendors=("clickfunnels", "kustomer", "happyfox"), keyless=True)
+    status, out, err = run(monkeypatch, target, "--provider", vendor, "--email", "jane@example.com")
+    assert (status, out) == (2, "")
+    assert err == (
+        f"python -m ops.link: error: stack {STACK} in eu-west-1 has no {vendor}: "
+        f"it was deployed with {switch}=false (redeploy with {switch}=true)\n"
+    )
 
 
 def test_a_vendor_the_local_stack_runs_without_says_how_to_restart_it(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -7,25 +7,31 @@ same checks run against a real ``make run`` stack in tests/integration/test_smok
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import io
 import json
+import os
 import re
+import time
 from collections.abc import Callable, Mapping
 from email.message import Message
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, parse_qsl, urlencode, urlsplit
 
 import boto3
 import jwt
 import pytest
 
+from local.mint_login_token import mint
 from local.template import load_template
 from ops import smoke
 from ops.smoke import Answer, Check, Probe, Unreachable, probe_for
-from ops.target import _settings, resolve
+from ops.target import Target, _settings, resolve
 from sso_bridge.jti_store import SMOKE_EMAIL
 from sso_bridge.login_token import check_email
-from tests.helpers import LOGIN_TOKEN_KEY, SECRET_IDS, VENDOR_KEYS, WORKSPACE
+from tests.helpers import EVENTS, LOGIN_TOKEN_KEY, SECRET_IDS, VENDOR_KEYS, WORKSPACE, LambdaContext, load_event
 from tests.unit.test_target import FUNCTION_URLS, KUSTOMER_HOST, STACK, create_bridge_stack
 
 API = "https://abc123.execute-api.eu-west-1.amazonaws.com"
@@ -105,8 +111,8 @@ def test_the_local_stand_in_answers_for_the_vendor_host() -> None:
 
 
 def test_a_vendor_with_no_known_host_must_at_least_leave_the_bridge() -> None:
-    probe = Probe("zendesk", "/zendesk/sso")
-    assert problem_of(redirect(f"https://acme.zendesk.com/access/jwt?jwt={TOKEN}"), probe) is None
+    probe = Probe("nolt", "/nolt/sso")
+    assert problem_of(redirect(f"https://acme.nolt.io/sso/x?jwt={TOKEN}"), probe) is None
     back = problem_of(redirect(f"{API}/_platform/login?return_to=x"), probe)
     assert back is not None
     assert "back to the bridge" in back
@@ -169,7 +175,30 @@ def test_each_vendor_s_sign_in_comes_from_the_template_and_the_stack_settings() 
 
 
 def test_a_vendor_added_to_the_template_is_probed_on_its_own_route() -> None:
-    template = {
+    # A vendor with no stand-in yet: the simplest portal's probe (no query, any host but the bridge's)
+    template: dict[str, object] = {
+        "Resources": {
+            "NoltFunction": {
+                "Type": "AWS::Serverless::Function",
+                "Properties": {
+                    "CodeUri": "functions/nolt",
+                    "Handler": "app.lambda_handler",
+                    "Events": {
+                        "Head": {"Type": "HttpApi", "Properties": {"Method": "HEAD", "Path": "/nolt/sso"}},
+                        "Brand": {"Type": "HttpApi", "Properties": {"Method": "GET", "Path": "/nolt/{board}/sso"}},
+                        "Sso": {"Type": "HttpApi", "Properties": {"Method": "GET", "Path": "/nolt/sso"}},
+                    },
+                },
+            }
+        }
+    }
+    none: dict[str, str] = {}
+    assert probe_for("nolt", none.get, template) == Probe("nolt", "/nolt/sso")
+
+
+def test_a_vendor_s_sign_in_route_is_its_stand_in_s_login_path_whatever_the_route_order() -> None:
+    # Zendesk's function has two GET routes; listed logout first, smoke must still sign in at the login route
+    template: dict[str, object] = {
         "Resources": {
             "ZendeskFunction": {
                 "Type": "AWS::Serverless::Function",
@@ -177,15 +206,15 @@ def test_a_vendor_added_to_the_template_is_probed_on_its_own_route() -> None:
                     "CodeUri": "functions/zendesk",
                     "Handler": "app.lambda_handler",
                     "Events": {
-                        "Head": {"Type": "HttpApi", "Properties": {"Method": "HEAD", "Path": "/zendesk/sso"}},
-                        "Brand": {"Type": "HttpApi", "Properties": {"Method": "GET", "Path": "/zendesk/{brand}/sso"}},
-                        "Sso": {"Type": "HttpApi", "Properties": {"Method": "GET", "Path": "/zendesk/sso"}},
+                        "Logout": {"Type": "HttpApi", "Properties": {"Method": "GET", "Path": "/zendesk/logout"}},
+                        "Login": {"Type": "HttpApi", "Properties": {"Method": "GET", "Path": "/zendesk/login"}},
                     },
                 },
             }
         }
     }
-    assert probe_for("zendesk", {}.get, template) == Probe("zendesk", "/zendesk/sso")
+    none: dict[str, str] = {}
+    assert probe_for("zendesk", none.get, template).route == "/zendesk/login"
 
 
 # The vendor key, on a deployed stack.
@@ -365,3 +394,239 @@ def test_no_local_stack_is_exit_3_and_a_bad_stack_name_exit_2(
     with pytest.raises(SystemExit) as exited:
         smoke.main(["--stack-name", "not a stack"])
     assert exited.value.code == 2
+
+
+# Each vendor's own probe (StandInSpec.probe), held against the vendor's function: what smoke sends is what the
+# vendor sends, and what the function answers is what smoke accepts.
+
+VENDORS = smoke._template_order(None)
+API_HOST = urlsplit(API).hostname or ""
+ZD_ACCOUNT = "acme.zendesk.com"  # tests/helpers.py ZENDESK_ACCOUNT_URL's host
+
+
+def response_answer(response: Mapping[str, Any]) -> Answer:
+    """A Lambda proxy response as smoke's HTTP client returns it (its cookies as Set-Cookie headers)."""
+    message = Message()
+    for name, value in (response.get("headers") or {}).items():
+        message[name] = value
+    for cookie in response.get("cookies") or []:
+        message["Set-Cookie"] = cookie
+    body = response.get("body") or ""
+    raw = base64.b64decode(body) if response.get("isBase64Encoded") else body.encode()
+    return Answer(response["statusCode"], message, raw)
+
+
+def ask(module: Any, vendor: str, query: Mapping[str, str], method: str = "GET") -> Answer:
+    """The vendor function's answer to its HTTP API sign-in route (the sample event) with ``query``."""
+    [sample] = [path.stem for path in EVENTS.glob(f"{vendor}-*-httpapi.json") if "logout" not in path.stem]
+    event = load_event(sample, query=urlencode(query), headers={"accept": "text/html"})
+    event["requestContext"]["http"]["method"] = method
+    return response_answer(module.lambda_handler(event, LambdaContext()))
+
+
+def smoke_query(probe: Probe) -> dict[str, str]:
+    login = mint(SMOKE_EMAIL, [probe.vendor], LOGIN_TOKEN_KEY, name="sso-bridge smoke", ttl=smoke.TOKEN_TTL)
+    return {**probe.query, "login_token": login}
+
+
+def judged(result: Answer, probe: Probe) -> str | None:
+    return smoke.sign_in_problem(result, probe, bridge_hosts=[API_HOST], origins={})
+
+
+def test_every_template_vendor_is_probed() -> None:
+    assert {"zendesk", "canny", "discourse", "freshworks"} <= set(VENDORS)
+
+
+@pytest.mark.parametrize("vendor", VENDORS)
+def test_each_vendors_function_answers_its_probe_as_the_vendor_takes_it(
+    jti_table: Any, link_tables: Any, load_function: Callable[..., Any], vendor: str
+) -> None:
+    # Given the vendor's function and the probe smoke makes from the same settings and the vendor key
+    module = load_function(vendor)
+    probe = probe_for(vendor, os.environ.get, key=VENDOR_KEYS[vendor])
+
+    # When the probe's request reaches the function's sign-in route
+    result = ask(module, vendor, smoke_query(probe))
+
+    # Then the answer is one smoke accepts: the token on its way to the vendor's own host, as the vendor takes it
+    assert judged(result, probe) is None, (result.status, result.header("Location"))
+    # And the HEAD smoke sends mints nothing
+    assert smoke.head_problem(ask(module, vendor, smoke_query(probe), method="HEAD")) is None
+
+
+@pytest.mark.parametrize("vendor", VENDORS)
+def test_an_answer_sent_back_to_the_bridge_or_to_another_host_fails_each_probe(vendor: str) -> None:
+    probe = probe_for(vendor, os.environ.get, key=VENDOR_KEYS[vendor])
+    elsewhere = f"https://evil.example{probe.path or '/'}?token={TOKEN}&jwt={TOKEN}"
+    if probe.form:
+        page = f'<form method="post" action="{elsewhere}"><input name="jwt" value="{TOKEN}"></form><script></script>'
+        result = answer(200, {"Content-Type": "text/html"}, page.encode())
+    else:
+        result = redirect(elsewhere)
+    problem = judged(result, probe)
+    assert problem is not None
+    assert "evil.example" in problem
+    assert TOKEN not in problem
+
+
+def test_zendesk_s_answer_is_a_page_that_posts_the_jwt_at_once_never_a_redirect() -> None:
+    probe = probe_for("zendesk", os.environ.get, key=VENDOR_KEYS["zendesk"])
+    assert (probe.form, probe.host, probe.path) == (True, ZD_ACCOUNT, "/access/jwt")
+    return_to = probe.query["return_to"]
+    assert urlsplit(return_to).hostname == ZD_ACCOUNT
+
+    def page(fields: str, *, script: bool = True, action: str = f"https://{ZD_ACCOUNT}/access/jwt") -> Answer:
+        html = f'<form method="post" action="{action}">{fields}<button>Continue</button></form>'
+        html += "<script>HTMLFormElement.prototype.submit.call(document.forms[0]);</script>" if script else ""
+        return answer(200, {"Content-Type": "text/html; charset=utf-8", **HSTS}, html.encode())
+
+    jwt_field = f'<input type="hidden" name="jwt" value="{TOKEN}">'
+    return_field = f'<input type="hidden" name="return_to" value="{return_to}">'
+    assert judged(page(jwt_field + return_field), probe) is None
+    where = f"https://{ZD_ACCOUNT}/access/jwt"
+    assert judged(page(return_field), probe) == f"posts to {where} without a jwt field holding a token"
+    other = '<input type="hidden" name="return_to" value="https://acme.zendesk.com/hc/">'
+    assert judged(page(jwt_field + other), probe) == f"posts to {where} without the return_to Zendesk sent"
+    assert judged(page(jwt_field + return_field + jwt_field), probe) == f"posts to {where} with a field twice"
+    assert judged(page(jwt_field + return_field, script=False), probe) == (
+        f"posts to {where} only when pressed: the page has no script that sends the form"
+    )
+    wrong_path = page(jwt_field + return_field, action=f"https://{ZD_ACCOUNT}/hc/")
+    assert judged(wrong_path, probe) == f"posts to https://{ZD_ACCOUNT}/hc/, not to /access/jwt there"
+    # A redirect, even to Zendesk with the token, is not the answer: the token would sit in a URL
+    assert judged(redirect(f"{where}?jwt={TOKEN}"), probe) == "answered 302, not a page that posts to the vendor"
+    plain = answer(200, {"Content-Type": "application/json"}, {"jwt": TOKEN})
+    assert judged(plain, probe) == "answered 200 with application/json, not an HTML page"
+
+
+def test_canny_s_answer_is_its_sso_endpoint_with_both_parameters_back() -> None:
+    probe = probe_for("canny", os.environ.get, key=VENDOR_KEYS["canny"])
+    assert (probe.host, probe.path) == ("canny.io", "/api/redirects/sso")
+    assert probe.query["companyID"] == os.environ["CANNY_COMPANY_ID"]
+    assert urlsplit(probe.query["redirect"]).hostname == os.environ["CANNY_REDIRECT_HOSTS"].split(",")[0]
+    back = {"companyID": probe.query["companyID"], "redirect": probe.query["redirect"]}
+    endpoint = "https://canny.io/api/redirects/sso"
+    assert judged(redirect(f"{endpoint}?{urlencode({**back, 'ssoToken': TOKEN})}"), probe) is None
+    assert judged(redirect(f"{endpoint}?{urlencode(back)}"), probe) == f"redirects to {endpoint} without an ssoToken"
+    other = urlencode({**back, "companyID": "another", "ssoToken": TOKEN})
+    assert judged(redirect(f"{endpoint}?{other}"), probe) == (
+        f"redirects to {endpoint} without the companyID and redirect Canny sent"
+    )
+
+
+def test_discourse_s_request_is_signed_as_discourse_signs_it_and_its_answer_checked_with_the_same_secret() -> None:
+    secret = VENDOR_KEYS["discourse"]
+    probe = probe_for("discourse", os.environ.get, key=secret)
+    community = urlsplit(os.environ["DISCOURSE_URL"]).hostname
+
+    # The request: sig is the hex HMAC-SHA256 of the Base64 text (not of what it decodes to), under the secret
+    sso, sig = probe.query["sso"], probe.query["sig"]
+    assert sig == hmac.new(secret.encode(), sso.encode(), hashlib.sha256).hexdigest()
+    payload = dict(parse_qsl(base64.b64decode(sso, validate=True).decode()))
+    assert set(payload) == {"nonce", "return_sso_url"}
+    assert re.fullmatch(r"[0-9a-f]{32}", payload["nonce"])
+    assert payload["return_sso_url"] == f"https://{community}/session/sso_login"
+    assert (probe.host, probe.path, probe.handoff) == (community, "/session/sso_login", False)
+
+    # The answer: a payload for that nonce, signed with the same secret; not a JWT
+    def answered(fields: Mapping[str, str], key: str = secret) -> Answer:
+        encoded = base64.b64encode(urlencode(fields).encode()).decode()
+        signature = hmac.new(key.encode(), encoded.encode(), hashlib.sha256).hexdigest()
+        return redirect(f"{payload['return_sso_url']}?{urlencode({'sso': encoded, 'sig': signature})}")
+
+    good = {"nonce": payload["nonce"], "email": SMOKE_EMAIL, "external_id": SMOKE_EMAIL}
+    where = payload["return_sso_url"]
+    assert judged(answered(good), probe) is None
+    assert judged(answered(good, key="another-secret-0123456789abcdef"), probe) == (
+        f"redirects to {where} with a sig that is not the HMAC of its sso under the key in the secret"
+    )
+    assert judged(answered({**good, "nonce": "0" * 32}), probe) == (
+        f"redirects to {where} for another nonce than the one sent"
+    )
+    assert judged(answered({"nonce": payload["nonce"], "email": SMOKE_EMAIL}), probe) == (
+        f"redirects to {where} without an email and an external_id"
+    )
+    assert judged(redirect(f"{where}?jwt={TOKEN}"), probe) == f"redirects to {where} without sso and sig"
+
+
+def test_without_the_discourse_key_smoke_checks_the_hand_off_to_session_sso(
+    jti_table: Any, link_tables: Any, load_function: Callable[..., Any]
+) -> None:
+    # Given no usable key (the template's placeholder): no request can be signed
+    probe = probe_for("discourse", os.environ.get, key=None)
+    assert (probe.query, probe.path, probe.handoff) == ({}, "/session/sso", True)
+
+    # Then the bridge's answer is the hand-off to Discourse's /session/sso, the user in the hand-off cookie
+    result = ask(load_function("discourse"), "discourse", smoke_query(probe))
+    assert judged(result, probe) is None
+    cookieless = Message()
+    cookieless["Location"] = result.header("Location") or ""
+    where = f"https://{urlsplit(os.environ['DISCOURSE_URL']).hostname}/session/sso"
+    assert judged(Answer(302, cookieless, b""), probe) == (
+        f"redirects to {where} without the hand-off cookie (sso_bridge_handoff_discourse, HttpOnly, Secure)"
+    )
+    assert judged(redirect(f"{where}?token={TOKEN}"), probe) == (
+        f"redirects to {where} with a token in its address, where a hand-off keeps none"
+    )
+
+
+def test_freshworks_gets_its_implicit_request_and_its_answer_is_checked_with_the_public_key() -> None:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    pem = VENDOR_KEYS["freshworks"]
+    probe = probe_for("freshworks", os.environ.get, key=pem)
+    sent = probe.query
+    assert {name: sent[name] for name in ("response_type", "client_id", "scope")} == {
+        "response_type": "id_token",
+        "client_id": os.environ["FRESHWORKS_CLIENT_ID"],
+        "scope": "openid email profile",
+    }
+    redirect_uri = urlsplit(sent["redirect_uri"])
+    assert (redirect_uri.scheme, redirect_uri.hostname) == ("https", os.environ["FRESHWORKS_REDIRECT_HOSTS"])
+    assert re.fullmatch(r"/sp/OIDC/[0-9]{1,32}/implicit", redirect_uri.path)
+    assert (probe.host, probe.path) == (redirect_uri.hostname, redirect_uri.path)
+    assert sent["state"] != sent["nonce"]
+
+    def id_token(key: Any = pem, algorithm: str = "RS256", **claims: Any) -> str:
+        now = int(time.time())
+        body = {"sub": SMOKE_EMAIL, "email": SMOKE_EMAIL, "iat": now, "exp": now + 300, "nonce": sent["nonce"]}
+        return jwt.encode({**body, **claims}, key, algorithm=algorithm)
+
+    def answered(token: str, state: str = sent["state"]) -> Answer:
+        return redirect(f"{sent['redirect_uri']}?{urlencode({'state': state, 'id_token': token})}")
+
+    where = sent["redirect_uri"]
+    assert judged(answered(id_token()), probe) is None
+    assert (
+        judged(answered(id_token(), state="another"), probe)
+        == f"redirects to {where} without the state Freshworks sent"
+    )
+    other = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    other_pem = other.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    assert judged(answered(id_token(other_pem)), probe) == (
+        f"redirects to {where} with an id_token the public half of the key in the secret does not verify"
+    )
+    assert judged(answered(id_token("k" * 32, "HS256")), probe) == f"redirects to {where} without an RS256 id_token"
+    assert judged(answered(id_token(nonce="another")), probe) == (
+        f"redirects to {where} with an id_token for another nonce than the one sent"
+    )
+
+
+def test_a_discourse_placeholder_names_its_own_seed_variable_locally(aws: Any) -> None:
+    # `make run` seeds Discourse's secret from DISCOURSE_CONNECT_SECRET (its stand-in's seed_var), not *_JWT_SECRET
+    aws.put_secret_value(SecretId=SECRET_IDS["discourse"], SecretString="REPLACE_ME with the connect secret")
+    target = Target(
+        where="the local stack at http://localhost:3000",
+        local=True,
+        session=boto3.session.Session(region_name="eu-west-1"),
+        endpoint_url=None,  # moto in this process
+        function_urls={"discourse": "http://localhost:3006/"},
+        resources={"DISCOURSE_SECRET_ID": SECRET_IDS["discourse"]},
+    )
+    problem = smoke.key_problem(target, "discourse")
+    assert problem is not None
+    assert problem.startswith("the secret holds the template's placeholder; with KEY set to the connect secret, ")
+    assert 'restart the stack with DISCOURSE_CONNECT_SECRET="$KEY" make run' in problem
