@@ -6,8 +6,11 @@
 
 ``--via api`` puts the link on the HTTP API's public host (the stack's ``ApiUrl``: its custom domain when it has
 one) and the vendor's sign-in route, which serves the same link flow; readers and mail filters trust a company's
-own domain more than ``*.lambda-url.*.on.aws``. A vendor the stack was deployed without is refused before any key
-is read, naming the switch (``EnableHappyFox=false``, or ``make run``'s ``VENDORS``).
+own domain more than ``*.lambda-url.*.on.aws``. It is the default for a portal that starts sign-in itself and
+sends the reader back to the route pasted in its admin (Discourse, Freshworks: ``LinkRules.on_route``): the
+hand-off cookie lives on the host the link opened on, so on the function URL the reader would sign in once more.
+A vendor the stack was deployed without is refused before any key is read, naming the switch
+(``EnableHappyFox=false``, or ``make run``'s ``VENDORS``).
 
 A link sits in an inbox for days and is checked only when someone clicks it, so every check the bridge
 will make is made here first, with the bridge's own functions (``check_email``, ``check_name``,
@@ -40,6 +43,7 @@ from pathlib import Path
 from typing import NoReturn, TextIO
 
 from local.state import NoLocalStack, read_state
+from local.vendors.operations import link_rules
 from ops.link_csv import CsvLayout, inspect_csv, mint_csv
 from ops.link_destination import check_destination, check_form
 from ops.link_tokens import LinkMinter, RefusedRecipient, UsageError, printable, signed_email, signed_name
@@ -194,7 +198,9 @@ def _parser(spell: Spelling, known: Sequence[str]) -> argparse.ArgumentParser:
     )
     parser.add_argument("--campaign", help="label counted in the bridge's metrics (letters, digits, ._:/+- )")
     parser.add_argument(
-        "--via", default=VIAS[0], help="url: the vendor's function URL (default); api: the HTTP API's public host"
+        "--via",
+        help="url: the vendor's function URL (default); api: the HTTP API's public host (default for a portal that "
+        "starts sign-in itself)",
     )
     parser.add_argument("--make", choices=MAKE_TARGETS, help=argparse.SUPPRESS)  # the Makefile's target
     add_target_arguments(parser, default_stack="sso-bridge")
@@ -229,7 +235,8 @@ def _check_arguments(args: argparse.Namespace, spell: Spelling, known: Sequence[
     if args.provider not in known:
         shown = spell("--provider", repr(printable(args.provider)[:40]))
         raise UsageError(f"{shown} is not a vendor portal: {', '.join(known)}")
-    if args.via not in VIAS:
+    via = args.via if args.via is not None else ("api" if link_rules(args.provider).on_route else VIAS[0])
+    if via not in VIAS:
         shown = spell("--via", repr(printable(args.via)[:40]))
         raise UsageError(f"{shown}: url (the function URL, default) or api (the HTTP API)")
     if args.email is not None and args.source is not None:
@@ -260,7 +267,7 @@ def _check_arguments(args: argparse.Namespace, spell: Spelling, known: Sequence[
         source, dest = Path(args.source), Path(args.dest)
         _check_paths(source, dest, spell)
         layout = inspect_csv(source)
-    return _Request(args.provider, args.via, ttl, campaign, redirect_to, email, name, source, dest, layout)
+    return _Request(args.provider, via, ttl, campaign, redirect_to, email, name, source, dest, layout)
 
 
 def _check_recipient(raw_email: str, raw_name: str | None, spell: Spelling) -> tuple[str, str | None]:
@@ -333,6 +340,11 @@ def _mint(request: _Request, target: Target, spell: Spelling, *, err: TextIO, ou
     _check_ttl(ttl, cap, target.where, spell)
     redirect_to = check_destination(request.vendor, request.redirect_to, target, spell("--redirect-to"))
     base = _link_base(request, target, spell)
+    if request.via != "api" and link_rules(request.vendor).on_route:
+        err.write(
+            f"note: {request.vendor} sends readers back to the route pasted in its admin, not to the function URL: "
+            f"after the portal they sign in once more ({spell('--via', 'api')} avoids it)\n"
+        )
     minter = LinkMinter(
         target.login_token_key(),
         vendor=request.vendor,

@@ -32,7 +32,7 @@ from http.cookies import CookieError, SimpleCookie
 from urllib.parse import parse_qsl, quote_plus, urlencode
 
 from local.server import App, Reply, Request
-from local.vendors.operations import Probe, Settings, carries_no_token, setting_host
+from local.vendors.operations import LinkRules, Probe, Settings, carries_no_token, setting_host
 from local.vendors.site import Refused, Site, StandInSpec, link, param, query, signed_in, site_app
 
 __all__ = [
@@ -217,4 +217,5 @@ SPEC = StandInSpec(
     defaults={"DISCOURSE_URL": "https://yourcompany.discourse.group"},
     make=lambda context: discourse(host=context.host, key=context.key, connect_url=context.login_url),
     probe=_smoke_probe,
+    links=LinkRules(on_route=True),
 )

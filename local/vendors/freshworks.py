@@ -293,5 +293,5 @@ SPEC = StandInSpec(
     key_kind="rsa",
     probe=_smoke_probe,
     # No deep link: Freshworks starts the sign-in; a link's reader is sent to FRESHWORKS_PORTAL_URL (a 400 without).
-    links=LinkRules(landing="FRESHWORKS_PORTAL_URL"),
+    links=LinkRules(landing="FRESHWORKS_PORTAL_URL", on_route=True),
 )

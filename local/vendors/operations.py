@@ -169,6 +169,9 @@ class LinkRules:
     parameter: str | None = None  # the destination travels as this query parameter, else as the redirect_to claim
     refused_parameters: tuple[str, ...] = ()  # a destination carrying one of these (any case) is refused
     landing: str | None = None  # without a destination the link lands on this URL setting: unset, every click fails
+    # The vendor starts sign-in itself and sends the reader back to the route pasted in its admin (the hand-off,
+    # sso_bridge.handoff): the link opens on that route, whose host keeps the hand-off cookie (make link's VIA=api).
+    on_route: bool = False
 
     @property
     def variables(self) -> tuple[str, ...]:

@@ -8,7 +8,9 @@ read raises if it is.
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
@@ -16,11 +18,14 @@ import boto3
 import jwt
 import pytest
 
+from local.vendors.operations import link_rules
 from ops import link as link_cli
 from ops.target import Target
+from sso_bridge.handoff import cookie_name
 from sso_bridge.login_token import TokenKind, verify_login_token
-from tests.helpers import LOGIN_TOKEN_KEY, SECRET_IDS, WORKSPACE
+from tests.helpers import LOGIN_TOKEN_KEY, SECRET_IDS, WORKSPACE, LambdaContext, load_event, make_login_token
 from tests.unit.test_target import FUNCTION_URLS, KUSTOMER_HOST, STACK
+from tests.vendor_requests import deployed
 
 DAY = 86400
 API_URL = "https://sso.example.com"  # the stack's ApiUrl output: its custom domain
@@ -34,6 +39,8 @@ SIGN_IN_PATHS = {
     "discourse": "/discourse/login",
     "freshworks": "/freshworks/login",
 }
+# The portals that start sign-in themselves and return to the route pasted in their admin (the hand-off).
+HANDED_OFF = {"discourse", "freshworks"}
 # The first three's (tests/unit/test_target.py), and the portals added after them.
 ALL_FUNCTION_URLS = {
     **FUNCTION_URLS,
@@ -185,8 +192,10 @@ def test_via_api_puts_the_same_link_on_the_apis_public_host_and_sign_in_route(
 ) -> None:
     # When an operator mints the same link through the function URL and through the API
     argv = ("--provider", vendor, "--email", "jane@example.com", "--name", "Jane Doe", "--campaign", "spring")
-    status, by_url, err = run(monkeypatch, bridge(), *argv)
-    assert (status, err) == (0, "")
+    status, by_url, err = run(monkeypatch, bridge(), *argv, "--via", "url")
+    assert status == 0
+    # A portal that sends readers back to its configured route: the function URL works, with one more sign-in
+    assert ("signs in once more" in err or "sign in once more" in err) == (vendor in HANDED_OFF)
     status, by_api, err = run(monkeypatch, bridge(), *argv, "--via", "api")
     assert (status, err) == (0, "")
 
@@ -213,6 +222,18 @@ def test_via_api_puts_the_same_link_on_the_apis_public_host_and_sign_in_route(
         api_token, keys=[LOGIN_TOKEN_KEY], audience=vendor, max_ttl=300, link_max_ttl=7 * DAY, leeway=30
     )
     assert identity.kind is TokenKind.LINK
+
+
+@pytest.mark.parametrize("vendor", list(SIGN_IN_PATHS))
+def test_a_portal_that_hands_off_gets_its_links_on_the_route_it_returns_to_by_default(
+    monkeypatch: pytest.MonkeyPatch, aws: Any, vendor: str
+) -> None:
+    # Discourse and Freshworks send the reader back to the route their admin names, on the API's host: the
+    # hand-off cookie must be on that host, so their links open there unless the operator says otherwise
+    status, out, err = run(monkeypatch, bridge(), "--provider", vendor, "--email", "jane@example.com")
+    assert (status, err) == (0, "")
+    expected = f"{API_URL}{SIGN_IN_PATHS[vendor]}?" if vendor in HANDED_OFF else f"{ALL_FUNCTION_URLS[vendor]}?"
+    assert out.strip().startswith(expected)
 
 
 def test_via_api_keeps_kustomers_destination_as_the_query_parameter(monkeypatch: pytest.MonkeyPatch, aws: Any) -> None:
@@ -268,3 +289,17 @@ def test_via_api_for_a_vendor_the_stack_lacks_is_still_the_vendor_refusal(monkey
     status, _, err = run(monkeypatch, target, "--provider", "clickfunnels", "--email", "j@example.com", "--via=api")
     assert status == 2
     assert "it was deployed with EnableClickFunnels=false" in err
+
+
+@pytest.mark.parametrize("vendor", list(SIGN_IN_PATHS))
+def test_on_route_is_declared_exactly_for_the_portals_whose_function_hands_off(
+    vendor: str, jti_table: Any, link_tables: Any, load_function: Callable[..., ModuleType]
+) -> None:
+    # Given the reader of a just-spent link, as the function sees them: a login token and none of the portal's own
+    # parameters. When the function answers, it hands off (a hand-off cookie) exactly when the stand-in's SPEC says
+    # the portal returns to its route, so make link's default follows the function, not a list.
+    module = load_function(vendor)
+    event = load_event(deployed(vendor).event, query=f"login_token={make_login_token(aud=vendor)}")
+    response = module.lambda_handler(event, LambdaContext())
+    hands_off = any(cookie.startswith(cookie_name(vendor)) for cookie in response.get("cookies", []))
+    assert hands_off == link_rules(vendor).on_route == (vendor in HANDED_OFF)
