@@ -99,10 +99,7 @@ class Settings:
                 raise ConfigurationError(f"CANNY_PORTAL_URL must be a plain https:// URL, got {raw!r}") from exc
         if not hosts:
             raise ConfigurationError("CANNY_REDIRECT_HOSTS must name the board's host (yourcompany.canny.io)")
-        secret_id = env_str(env, "CANNY_SECRET_ID")
-        # Signing for Canny with the login-token key would hand out signatures made with that key.
-        if secret_id == common.login_token_secret_id:
-            raise ConfigurationError("CANNY_SECRET_ID must not be the login-token secret")
+        secret_id = common.vendor_secret_id(env, "CANNY_SECRET_ID")
         return cls(
             common=common, company_id=company_id, secret_id=secret_id, redirect_hosts=hosts, portal_url=portal_url
         )

@@ -23,7 +23,7 @@ from sso_bridge.http import Response
 from sso_bridge.observability import Logger, Metrics
 from sso_bridge.redirects import MAX_URL_LENGTH, allowed_url
 from sso_bridge.request import Query
-from sso_bridge.settings import CommonSettings, env_hostname, env_hostnames, env_int, env_str
+from sso_bridge.settings import CommonSettings, env_hostname, env_hostnames, env_int
 
 AUDIENCE = "clickfunnels"
 
@@ -39,10 +39,11 @@ class Settings:
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
         domain = env_hostname(env, "CLICKFUNNELS_WORKSPACE_DOMAIN")
+        common = CommonSettings.from_env(env, portal_name="the customer center")
         return cls(
-            common=CommonSettings.from_env(env, portal_name="the customer center"),
+            common=common,
             workspace_domain=domain,
-            secret_id=env_str(env, "CLICKFUNNELS_SECRET_ID"),
+            secret_id=common.vendor_secret_id(env, "CLICKFUNNELS_SECRET_ID"),
             token_ttl=env_int(env, "CLICKFUNNELS_TOKEN_TTL", 300, minimum=30, maximum=3600),
             redirect_hosts=env_hostnames(env, "CLICKFUNNELS_REDIRECT_HOSTS") | {domain},
         )

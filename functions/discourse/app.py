@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from sso_bridge.entry import lambda_entry
-from sso_bridge.errors import BadRequest, BridgeError, ConfigurationError, RedirectNotAllowed
+from sso_bridge.errors import BadRequest, BridgeError, RedirectNotAllowed
 from sso_bridge.flow import SIGN_IN_METHODS, SignIn, new_app
 from sso_bridge.http import Response
 from sso_bridge.i18n import N_
@@ -39,7 +39,7 @@ from sso_bridge.login_token import LoginIdentity, email_key
 from sso_bridge.observability import Logger, Metrics
 from sso_bridge.redirects import allowed_url, with_query_param
 from sso_bridge.request import Query
-from sso_bridge.settings import CommonSettings, env_origin, env_str
+from sso_bridge.settings import CommonSettings, env_origin
 
 AUDIENCE = "discourse"
 # TRANSLATORS: a portal's name (see "the portal").
@@ -107,10 +107,7 @@ class Settings:
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
         common = CommonSettings.from_env(env, portal_name=PORTAL_NAME)
-        secret_id = env_str(env, "DISCOURSE_SECRET_ID")
-        # Signing for Discourse with the login-token key would hand out signatures made with that key.
-        if secret_id == common.login_token_secret_id:
-            raise ConfigurationError("DISCOURSE_SECRET_ID must not be the login-token secret")
+        secret_id = common.vendor_secret_id(env, "DISCOURSE_SECRET_ID")
         return cls(
             common=common,
             discourse_url=env_origin(env, "DISCOURSE_URL", example="https://community.example.com"),

@@ -135,9 +135,7 @@ class Settings:
                     f"FRESHWORKS_PORTAL_URL must be a plain https:// URL like https://yourcompany.freshdesk.com/"
                     f"support/login, got {raw!r}"
                 ) from exc
-        secret_id = env_str(env, "FRESHWORKS_SECRET_ID")
-        if secret_id == common.login_token_secret_id:
-            raise ConfigurationError("FRESHWORKS_SECRET_ID must not be the login-token secret")
+        secret_id = common.vendor_secret_id(env, "FRESHWORKS_SECRET_ID")
         logout_set = bool(env.get("PLATFORM_LOGOUT_URL", "").strip())
         return cls(
             common=common,

@@ -45,10 +45,11 @@ class Settings:
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
         logout_set = bool(env.get("PLATFORM_LOGOUT_URL", "").strip())
+        common = CommonSettings.from_env(env, portal_name="the support centre")
         return cls(
-            common=CommonSettings.from_env(env, portal_name="the support centre"),
+            common=common,
             account_url=env_origin(env, "HAPPYFOX_ACCOUNT_URL", example="https://acme.happyfox.com"),
-            secret_id=env_str(env, "HAPPYFOX_SECRET_ID"),
+            secret_id=common.vendor_secret_id(env, "HAPPYFOX_SECRET_ID"),
             table_name=env_str(env, "JTI_TABLE_NAME"),
             retention_days=env_int(env, "JTI_RETENTION_DAYS", 90, minimum=1, maximum=3650),
             logout_url=env_url(env, "PLATFORM_LOGOUT_URL") if logout_set else None,

@@ -32,7 +32,6 @@ from urllib.parse import quote, urlsplit
 import jwt
 
 from sso_bridge.entry import lambda_entry
-from sso_bridge.errors import ConfigurationError
 from sso_bridge.flow import SIGN_IN_METHODS, SignIn, new_app
 from sso_bridge.http import Response
 from sso_bridge.i18n import N_
@@ -85,10 +84,7 @@ class Settings:
     def from_env(cls, env: Mapping[str, str]) -> Settings:
         common = CommonSettings.from_env(env, portal_name="the help center")
         account_url = env_origin(env, "ZENDESK_ACCOUNT_URL", example="https://acme.zendesk.com")
-        secret_id = env_str(env, "ZENDESK_SECRET_ID")
-        # Signing for Zendesk with the login-token key would hand out signatures made with that key.
-        if secret_id == common.login_token_secret_id:
-            raise ConfigurationError("ZENDESK_SECRET_ID must not be the login-token secret")
+        secret_id = common.vendor_secret_id(env, "ZENDESK_SECRET_ID")
         logout_set = bool(env.get("PLATFORM_LOGOUT_URL", "").strip())
         return cls(
             common=common,

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from types import ModuleType
+
 import pytest
 
+from local.vendors import SPECS
+from local.vendors.site import StandInSpec
 from sso_bridge.errors import ConfigurationError
 from sso_bridge.settings import CommonSettings, env_hostnames, env_url
+from tests.helpers import SECRET_IDS
 
 GOOD = {
     "LOGIN_TOKEN_SECRET_ID": "sso/login",
@@ -93,3 +99,13 @@ def test_the_public_host_is_off_unless_set() -> None:
 def test_a_bad_public_host_stops_the_cold_start_naming_it(value: str) -> None:
     with pytest.raises(ConfigurationError, match=r"^PUBLIC_HOST must hold bare host names"):
         CommonSettings.from_env({**GOOD, "PUBLIC_HOST": value})
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=lambda spec: spec.vendor)
+def test_no_portal_signs_with_the_login_token_key(
+    spec: StandInSpec, monkeypatch: pytest.MonkeyPatch, load_function: Callable[..., ModuleType]
+) -> None:
+    # A vendor key that is the login-token key would hand out vendor tokens signed with the key that vouches for
+    # users: every function refuses to start with it, naming its variable
+    with pytest.raises(ConfigurationError, match=f"^{spec.secret_setting}\\b.*must not (be|use) the login-token secret"):
+        load_function(spec.vendor, **{spec.secret_setting: SECRET_IDS["login"]})

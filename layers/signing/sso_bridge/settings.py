@@ -291,6 +291,14 @@ class CommonSettings:
         parts = urlsplit(self.platform_login_url)
         return f"{parts.scheme}://{parts.netloc}/"
 
+    def vendor_secret_id(self, env: Mapping[str, str], name: str) -> str:
+        """The secret id in ``name``, holding the vendor's own key: never the login-token key, or the bridge would
+        hand out vendor tokens signed with the key that vouches for users."""
+        secret_id = env_str(env, name)
+        if secret_id == self.login_token_secret_id:
+            raise ConfigurationError(f"{name} must not be the login-token secret")
+        return secret_id
+
     @classmethod
     def from_env(cls, env: Mapping[str, str], *, portal_name: str = "the portal") -> CommonSettings:
         """``portal_name`` is the flow's default for ``PORTAL_NAME`` (shown on the email-link page)."""
