@@ -109,7 +109,6 @@ class Settings:
     portal_url: str | None  # the portal's login page, which starts Freshworks' SSO
     secret_id: str
     packages_path: str  # where the OIDC layer puts joserfc and cryptography
-    logout_url: str | None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -136,7 +135,6 @@ class Settings:
                     f"support/login, got {raw!r}"
                 ) from exc
         secret_id = common.vendor_secret_id(env, "FRESHWORKS_SECRET_ID")
-        logout_set = bool(env.get("PLATFORM_LOGOUT_URL", "").strip())
         return cls(
             common=common,
             client_id=client_id,
@@ -144,7 +142,6 @@ class Settings:
             portal_url=portal_url,
             secret_id=secret_id,
             packages_path=env_str(env, "OIDC_PACKAGES_PATH", OIDC_PACKAGES_DEFAULT),
-            logout_url=env_url(env, "PLATFORM_LOGOUT_URL") if logout_set else None,
         )
 
 
@@ -300,7 +297,7 @@ def logout() -> Response:
     # Freshworks' Logout URL: PLATFORM_LOGOUT_URL (after the provider's, with OIDC_LOGOUT), else a signed-out page
     # leading back to the portal (its login page, else the account's Freshworks host).
     portal = settings.portal_url or f"https://{min(settings.redirect_hosts)}/"
-    return flow.signed_out(portal_url=portal, logout_url=settings.logout_url)
+    return flow.signed_out(portal_url=portal)
 
 
 lambda_handler = lambda_entry(app, logger=logger, metrics=metrics, trace_subsegments=settings.common.trace_subsegments)

@@ -26,7 +26,7 @@ from sso_bridge.jti_store import SMOKE_EMAIL, IssueRecord, JtiStore
 from sso_bridge.login_token import LoginIdentity, email_key
 from sso_bridge.observability import Logger, Metrics
 from sso_bridge.request import Query
-from sso_bridge.settings import CommonSettings, env_int, env_origin, env_str, env_url
+from sso_bridge.settings import CommonSettings, env_origin
 
 AUDIENCE = "happyfox"
 # HappyFox's acceptance window for a token (its docs); recorded as the token's expiry in the audit table.
@@ -38,28 +38,21 @@ class Settings:
     common: CommonSettings
     account_url: str
     secret_id: str
-    table_name: str
-    retention_days: int
-    logout_url: str | None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
-        logout_set = bool(env.get("PLATFORM_LOGOUT_URL", "").strip())
         common = CommonSettings.from_env(env, portal_name="the support centre")
         return cls(
             common=common,
             account_url=env_origin(env, "HAPPYFOX_ACCOUNT_URL", example="https://acme.happyfox.com"),
             secret_id=common.vendor_secret_id(env, "HAPPYFOX_SECRET_ID"),
-            table_name=env_str(env, "JTI_TABLE_NAME"),
-            retention_days=env_int(env, "JTI_RETENTION_DAYS", 90, minimum=1, maximum=3650),
-            logout_url=env_url(env, "PLATFORM_LOGOUT_URL") if logout_set else None,
         )
 
 
 # Read once per container; a bad variable stops the cold start with its name.
 settings = Settings.from_env(os.environ)
 # No AWS call here: the store makes its client on the first token it records.
-jti_store = JtiStore(settings.table_name, retention_days=settings.retention_days)
+jti_store = JtiStore.from_env(os.environ)
 
 app = new_app()
 logger = Logger()
@@ -109,7 +102,7 @@ def login() -> Response:
 
 @app.get("/happyfox/logout")
 def logout() -> Response:
-    return flow.signed_out(portal_url=f"{settings.account_url}/", logout_url=settings.logout_url)
+    return flow.signed_out(portal_url=f"{settings.account_url}/")
 
 
 lambda_handler = lambda_entry(app, logger=logger, metrics=metrics, trace_subsegments=settings.common.trace_subsegments)

@@ -42,7 +42,7 @@ from sso_bridge.pages import actions_html
 from sso_bridge.redirects import MAX_URL_LENGTH, allowed_url
 from sso_bridge.request import MAX_QUERY_LENGTH, Query, public_origin
 from sso_bridge.responses import page_response, post_form_page
-from sso_bridge.settings import CommonSettings, env_hostnames, env_int, env_origin, env_str, env_url
+from sso_bridge.settings import CommonSettings, env_hostnames, env_origin
 
 AUDIENCE = "zendesk"
 LOGIN_PATH = "/zendesk/login"
@@ -72,9 +72,6 @@ class Settings:
     account_url: str
     return_hosts: frozenset[str]  # where return_to may point: the account's host and ZENDESK_HOSTS
     secret_id: str
-    table_name: str
-    retention_days: int
-    logout_url: str | None
 
     @property
     def help_center_url(self) -> str:
@@ -85,22 +82,18 @@ class Settings:
         common = CommonSettings.from_env(env, portal_name="the help center")
         account_url = env_origin(env, "ZENDESK_ACCOUNT_URL", example="https://acme.zendesk.com")
         secret_id = common.vendor_secret_id(env, "ZENDESK_SECRET_ID")
-        logout_set = bool(env.get("PLATFORM_LOGOUT_URL", "").strip())
         return cls(
             common=common,
             account_url=account_url,
             return_hosts=env_hostnames(env, "ZENDESK_HOSTS") | {urlsplit(account_url).netloc},
             secret_id=secret_id,
-            table_name=env_str(env, "JTI_TABLE_NAME"),
-            retention_days=env_int(env, "JTI_RETENTION_DAYS", 90, minimum=1, maximum=3650),
-            logout_url=env_url(env, "PLATFORM_LOGOUT_URL") if logout_set else None,
         )
 
 
 # Read once per container; a bad variable stops the cold start with its name.
 settings = Settings.from_env(os.environ)
 # No AWS call here: the store makes its client on the first token it records.
-jti_store = JtiStore(settings.table_name, retention_days=settings.retention_days)
+jti_store = JtiStore.from_env(os.environ)
 
 app = new_app()
 logger = Logger()
@@ -249,7 +242,7 @@ def logout() -> Response:
     if query.get("kind", max_length=32) == "error":
         return sign_in_error(query)
     # Zendesk's own sign-out (its email, brand_id and return_to are not needed): the platform's, or a page.
-    return flow.signed_out(portal_url=settings.help_center_url, logout_url=settings.logout_url)
+    return flow.signed_out(portal_url=settings.help_center_url)
 
 
 lambda_handler = lambda_entry(app, logger=logger, metrics=metrics, trace_subsegments=settings.common.trace_subsegments)

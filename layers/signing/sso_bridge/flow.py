@@ -189,10 +189,11 @@ class SignIn:
         self.metrics.count("HandedOff")
         return response
 
-    def signed_out(self, *, portal_url: str, logout_url: str | None) -> Response:
-        """A portal's remote logout: the provider's session ends too (``OIDC_LOGOUT``), then ``logout_url``
-        (``PLATFORM_LOGOUT_URL``); without either, a signed-out page with ways forward (the platform, the portal)."""
+    def signed_out(self, *, portal_url: str) -> Response:
+        """A portal's remote logout: the provider's session ends too (``OIDC_LOGOUT``), then ``PLATFORM_LOGOUT_URL``;
+        without either, a signed-out page with ways forward (the platform, the portal at ``portal_url``)."""
         self.logger.info("signed out", extra={"outcome": "logout", "vendor": self.audience})
+        logout_url = self.settings.platform_logout_url
         provider_logout = self.oidc.logout_url(logout_url) if self.oidc is not None else None
         if provider_logout:
             return redirect_response(provider_logout)

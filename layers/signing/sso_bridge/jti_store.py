@@ -16,6 +16,7 @@ pays for it, and nothing touches AWS at import.
 from __future__ import annotations
 
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -24,6 +25,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from . import clients
 from .errors import DependencyUnavailable
 from .login_token import email_key
+from .settings import env_int, env_str
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
@@ -78,6 +80,15 @@ class JtiStore:
         self.table_name = table_name
         self.retention_seconds = retention_days * 86400
         self._client = clients.dynamodb(client)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> JtiStore:
+        """The store a recording portal's settings name (``JTI_TABLE_NAME``, ``JTI_RETENTION_DAYS``); no AWS call:
+        the client is made on the first token it records."""
+        return cls(
+            env_str(env, "JTI_TABLE_NAME"),
+            retention_days=env_int(env, "JTI_RETENTION_DAYS", 90, minimum=1, maximum=3650),
+        )
 
     @property
     def client(self) -> DynamoDBClient:

@@ -291,6 +291,9 @@ class CommonSettings:
         parts = urlsplit(self.platform_login_url)
         return f"{parts.scheme}://{parts.netloc}/"
 
+    # Where a portal's remote logout sends the user (PLATFORM_LOGOUT_URL); None: the bridge's signed-out page.
+    platform_logout_url: str | None = None
+
     def vendor_secret_id(self, env: Mapping[str, str], name: str) -> str:
         """The secret id in ``name``, holding the vendor's own key: never the login-token key, or the bridge would
         hand out vendor tokens signed with the key that vouches for users."""
@@ -334,4 +337,7 @@ class CommonSettings:
             public_host=env_hostname(env, "PUBLIC_HOST") if env.get("PUBLIC_HOST", "").strip() else None,
             brand=Brand.from_env(env),
             platform_home_url=env_page_url(env, "PLATFORM_HOME_URL"),
+            platform_logout_url=env_url(env, "PLATFORM_LOGOUT_URL")
+            if env.get("PLATFORM_LOGOUT_URL", "").strip()
+            else None,
         )
