@@ -107,5 +107,6 @@ def test_no_portal_signs_with_the_login_token_key(
 ) -> None:
     # A vendor key that is the login-token key would hand out vendor tokens signed with the key that vouches for
     # users: every function refuses to start with it, naming its variable
-    with pytest.raises(ConfigurationError, match=f"^{spec.secret_setting}\\b.*must not (be|use) the login-token secret"):
+    refusal = f"^{spec.secret_setting}\\b.*must not (be|use) the login-token secret"
+    with pytest.raises(ConfigurationError, match=refusal):
         load_function(spec.vendor, **{spec.secret_setting: SECRET_IDS["login"]})
