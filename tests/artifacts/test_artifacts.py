@@ -122,10 +122,17 @@ def test_the_signing_layer_ships_each_language_compiled_and_reads_it(built: Path
 
 
 @pytest.mark.parametrize("spec", functions(), ids=lambda spec: spec.logical_id)
-def test_function_imports_and_answers_as_in_lambda(built: Path, runtime: Path, spec: object) -> None:
+def test_function_imports_and_answers_as_in_lambda(built: Path, runtime: Path, spec: object, tmp_path: Path) -> None:
     logical_id = spec.logical_id  # type: ignore[attr-defined]
     function_dir = built / logical_id
-    event = next(EVENTS.glob(f"{Path(spec.code_uri).name}-*-httpapi.json"))  # type: ignore[attr-defined]
+    sample = sorted(EVENTS.glob(f"{Path(spec.code_uri).name}-*-httpapi.json"))[0]  # type: ignore[attr-defined]
+    # The sample request without its query: no login token and none of the vendor's own parameters (checking
+    # Discourse's signed sso needs its secret, and AWS is unreachable here, which is rightly a 503).
+    request = json.loads(sample.read_text())
+    request["rawQueryString"] = ""
+    request.pop("queryStringParameters", None)
+    event = tmp_path / sample.name
+    event.write_text(json.dumps(request))
     env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", "AWS_ENDPOINT_URL": "http://127.0.0.1:9"}
     result = subprocess.run(
         [sys.executable, "-S", "-c", PROBE, str(function_dir), str(LAYER), str(runtime), str(event)],
@@ -141,7 +148,7 @@ def test_function_imports_and_answers_as_in_lambda(built: Path, runtime: Path, s
     for module in ("jwt", "powertools", "sso_bridge"):
         assert probe[module].startswith(str(LAYER)), module
     assert not probe["cryptography"]
-    # No login token in the sample event: the user is sent to sign in (or a page), never a 5xx.
+    # No login token: the user is sent to sign in (or a page), never a 5xx.
     assert probe["status"] < 500
 
 
