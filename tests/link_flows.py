@@ -20,9 +20,9 @@ from tests.helpers import (
     make_login_token,
     pressed,
 )
-from tests.vendor_requests import deployed, portal
+from tests.vendor_requests import VENDORS, deployed, portal
 
-__all__ = ["DAY", "EMAIL", "Flow", "goes_to_sign_in", "spent"]
+__all__ = ["DAY", "EMAIL", "Flow", "goes_to_sign_in", "one_per_shape", "spent"]
 
 DAY = 86400
 EMAIL = "jane.doe+news@example.com"
@@ -98,3 +98,13 @@ def spent(link_tables: Any) -> list[dict[str, Any]]:
 def goes_to_sign_in(response: dict[str, Any]) -> bool:
     location = response["headers"].get("Location", "")
     return location.startswith(f"{PLATFORM_LOGIN_URL}?return_to=") and "login_token" not in location
+
+
+def one_per_shape() -> list[str]:
+    """The first vendor of each answer shape (a redirect, a posted form, a hand-off to the portal), in template order:
+    for checks of the layer's own link handling, which differ between vendors only in how the answer looks."""
+    shapes: dict[tuple[bool, bool], str] = {}
+    for vendor in VENDORS:
+        side = portal(vendor)
+        shapes.setdefault((side.posts_form, side.hands_off), vendor)
+    return list(shapes.values())

@@ -94,9 +94,10 @@ CASES: dict[str, tuple[str, str, Callable[[str], dict[str, Any]], str]] = {
         f"secrets manager hangs on a {vendor} sign-in": (SECRETS_MANAGER, vendor, sign_in, "secret_unavailable")
         for vendor in VENDORS
     },
+    # A link spend is the layer's alone (flow.identify, before any vendor code runs): one vendor stands for all.
     **{
         f"dynamodb hangs on a {vendor} link spend": (DYNAMODB, vendor, link_spend, "link_store_unavailable")
-        for vendor in VENDORS
+        for vendor in VENDORS[:1]
     },
     **{
         f"dynamodb hangs on the {vendor} audit write": (DYNAMODB, vendor, sign_in, "jti_store_unavailable")
@@ -106,8 +107,17 @@ CASES: dict[str, tuple[str, str, Callable[[str], dict[str, Any]], str]] = {
 }
 
 
-@pytest.mark.parametrize(("variable", "function", "event", "reason"), CASES.values(), ids=CASES.keys())
-@pytest.mark.parametrize("endpoint", ["hanging_endpoint", "closed_endpoint"])
+# A hanging service for every case; a closed port (refused at once, so the same code path, only faster to fail) for
+# the first vendor of each: the clients and the 503 are the layer's, the vendors' own parts are in the hanging half.
+ENDPOINT_CASES = [
+    pytest.param(endpoint, *case, id=f"{endpoint.removesuffix('_endpoint')}: {name}")
+    for name, case in CASES.items()
+    for endpoint in ("hanging_endpoint", "closed_endpoint")
+    if endpoint == "hanging_endpoint" or case[1] == next(c[1] for c in CASES.values() if c[3] == case[3])
+]
+
+
+@pytest.mark.parametrize(("endpoint", "variable", "function", "event", "reason"), ENDPOINT_CASES)
 def test_a_hung_or_unreachable_dependency_is_a_503_inside_the_function_timeout(
     jti_table: Any,
     link_tables: Any,

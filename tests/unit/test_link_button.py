@@ -1,4 +1,8 @@
-"""Only an email link's own button spends it (issue 17, item 1: login CSRF), on every flow.
+"""Only an email link's own button spends it (issue 17, item 1: login CSRF), on one flow of each answer shape.
+
+The binding is the layer's (``sso_bridge.link_form``): vendors differ here only in how the answer looks (a redirect,
+a posted form, a hand-off), so each check runs on the first vendor of each shape (``tests.link_flows.one_per_shape``);
+tests/unit/test_email_links.py runs the link's page and button on every vendor.
 
 An attacker mints a link for themselves and has a page of theirs POST it from a victim's browser (an auto-submitted
 form, or ``fetch(link, {method: "POST", mode: "no-cors"})``): before this, any POST spent the link and signed the
@@ -24,10 +28,27 @@ import jwt
 import pytest
 
 from tests.helpers import SECRET_IDS, LinkPage, load_event, make_login_token, pressed
-from tests.link_flows import Flow, goes_to_sign_in, spent
+from tests.link_flows import Flow, goes_to_sign_in, one_per_shape, spent
+from tests.vendor_requests import deployed
 
 JWT_LIKE = re.compile(r"eyJ[A-Za-z0-9_-]+\.eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
 OTHER_BROWSER = "sso_bridge_link=QUJDREVGR0hJSktMTU5PUA"  # a well-formed cookie this page never set
+
+
+@pytest.fixture(params=one_per_shape())
+def flow(
+    request: pytest.FixtureRequest, jti_table: Any, link_tables: Any, load_function: Callable[..., ModuleType]
+) -> Flow:
+    """One vendor of each answer shape, through its HTTP API route."""
+    return Flow(request.param, load_function(request.param), deployed(request.param).event)
+
+
+@pytest.fixture(params=one_per_shape())
+def url_flow(
+    request: pytest.FixtureRequest, jti_table: Any, link_tables: Any, load_function: Callable[..., ModuleType]
+) -> Flow:
+    """One vendor of each answer shape, through its function URL, where email links point."""
+    return Flow(request.param, load_function(request.param), deployed(request.param).url_event)
 
 
 def set_cookie_attributes(response: dict[str, Any]) -> dict[str, str]:

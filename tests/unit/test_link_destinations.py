@@ -326,10 +326,12 @@ def test_a_portal_that_takes_no_destination_refuses_one_before_the_stack_is_look
     )
 
 
+# The first and last example of each class of the redirect corpus (tests/unit/test_zendesk.py runs all of it on
+# the function): enough to hold make link to the function's judgement, class by class.
 HOSTILE_ZENDESK = [
     pytest.param(raw.replace("portal.example.com", ZD_HOST), id=f"{kind}: {raw!r}")
     for kind, examples in HOSTILE.items()
-    for raw in examples
+    for raw in dict.fromkeys((examples[0], examples[-1]))
     if raw  # an empty REDIRECT_TO is no destination
 ]
 
