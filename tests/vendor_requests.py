@@ -411,7 +411,7 @@ def _freshworks(env: Mapping[str, str], keys: Mapping[str, str]) -> Portal:
         # Base64 (with + / =) of its host, a digest and the nonce.
         "state": "YWNtZS5mcmVzaHdvcmtzLmNvbTtBVHkxSERKd2tjenZzempEU3haMStvbWVl"
         "YWlPa2lZTEZ5dUVtU2ZYUVZNPTt4YjJDZTVBR1NER2hXWVFJ==",
-        "redirect_uri": f"https://{host}/sp/OIDC/302836020429100183/implicit",
+        "redirect_uri": f"https://{host}/sp/OIDC/100000000000000001/implicit",
         "nonce": "xb2Ce5AGSDGhWYQI",
     }
     public = _public_pem(keys["freshworks"])

@@ -69,8 +69,8 @@ STATE_SECONDS = 600
 _PORTAL_HOST = "yourcompany.freshdesk.com"  # the placeholder portal `make run` serves
 _ACCOUNT_HOST = "yourcompany.freshworks.com"  # the placeholder account host of Freshworks' redirect URL
 _LOGIN_PATH = "/support/login"
-# Freshworks' sample request names its SSO configuration by one number, in client_id and in the redirect URL's path.
-_SAMPLE_ID = "302836020429100183"
+# Freshworks names its SSO configuration by one number, in client_id and in the redirect URL's path (a made-up one here).
+_SAMPLE_ID = "100000000000000001"
 _SCOPE = "openid email profile"
 _DIGITS = re.compile(r"[0-9]{1,32}", re.ASCII)
 # One key per process for the states it issues: the portal page and the implicit endpoint share it across hosts.

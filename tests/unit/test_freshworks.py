@@ -46,7 +46,7 @@ from tests.node_jose import JoseRefused, verify_with_jose
 PRIVATE_PEM = VENDOR_KEYS["freshworks"]
 PUBLIC_PEM = standin.public_key_pem(PRIVATE_PEM)
 HOST = "acme.freshworks.com"  # FRESHWORKS_REDIRECT_HOSTS in the tests' settings
-REDIRECT_URI = f"https://{HOST}/sp/OIDC/302836020429100183/implicit"
+REDIRECT_URI = f"https://{HOST}/sp/OIDC/100000000000000001/implicit"
 # Freshworks' own shape: base64 (with + / =) of its host, a digest and the nonce.
 STATE = "YWNtZS5mcmVzaHdvcmtzLmNvbTtBVHkxSERKd2tjenZzempEU3haMStvbWVlYWlPa2lZTEZ5dUVtU2ZYUVZNPTt4YjJDZTVBR1NER2hXWVFJ=="
 NONCE = "xb2Ce5AGSDGhWYQI"
@@ -437,9 +437,9 @@ HOSTILE_REDIRECT_URIS = {
     "not the implicit endpoint": [
         f"https://{H}/",
         f"https://{H}/support/login",
-        f"https://{H}/sp/OIDC/302836020429100183/implicit/",
-        f"https://{H}/sp/OIDC/302836020429100183/implicit/../../../logout",
-        f"https://{H}/sp/oidc/302836020429100183/implicit",
+        f"https://{H}/sp/OIDC/100000000000000001/implicit/",
+        f"https://{H}/sp/OIDC/100000000000000001/implicit/../../../logout",
+        f"https://{H}/sp/oidc/100000000000000001/implicit",
         f"https://{H}/sp/OIDC/abc/implicit",
         f"https://{H}/sp/OIDC//implicit",
         f"https://{H}//sp/OIDC/1/implicit",
@@ -490,7 +490,7 @@ BAD_REQUESTS = {
     "response_type id_token token": ({"response_type": "id_token token"}, 400, "freshworks_response_type"),
     "response_type in capitals": ({"response_type": "ID_TOKEN"}, 400, "freshworks_response_type"),
     "no client_id": ({"client_id": None}, 400, "freshworks_client_id"),
-    "another client_id": ({"client_id": "302836020429100183"}, 400, "freshworks_client_id"),
+    "another client_id": ({"client_id": "100000000000000001"}, 400, "freshworks_client_id"),
     "client_id in capitals": ({"client_id": FRESHWORKS_CLIENT_ID.upper()}, 400, "freshworks_client_id"),
     "no redirect_uri": ({"redirect_uri": None}, 400, "freshworks_redirect_uri_missing"),
     "redirect_uri elsewhere": ({"redirect_uri": "https://evil.example.net/"}, 400, "url_host"),

@@ -60,7 +60,7 @@ SETTINGS = {
     "CANNY_REDIRECT_HOSTS": "acme.canny.io",
     "CANNY_PORTAL_URL": "https://acme.canny.io/",
     "DISCOURSE_URL": "https://community.example.com",
-    "FRESHWORKS_CLIENT_ID": "302836020429100183",
+    "FRESHWORKS_CLIENT_ID": "100000000000000001",
     "FRESHWORKS_REDIRECT_HOSTS": "acme.freshworks.com",
     "FRESHWORKS_PORTAL_URL": "https://acme.freshdesk.com/support/login",
     "LINK_TOKEN_MAX_TTL": str(7 * DAY),

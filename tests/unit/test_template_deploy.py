@@ -28,7 +28,7 @@ PORTALS = {
     "CannyCompanyId": "5f0c1a2b3c4d5e6f7a8b9c0d",
     "CannyRedirectHosts": "acme.canny.io",
     "DiscourseUrl": "https://community.acme.test",
-    "FreshworksClientId": "451979210463380823",
+    "FreshworksClientId": "100000000000000002",
     "FreshworksRedirectHosts": "acme.freshworks.com",
     "FreshworksPortalUrl": "https://acme.freshdesk.com/support/login",
 }
