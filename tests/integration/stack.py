@@ -37,6 +37,7 @@ from tests.integration.dynamodb import stack_dynamodb
 __all__ = [
     "OIDC_CLIENT_SECRET",
     "STACK_ENV",
+    "STANDIN_HOSTS",
     "CookieClient",
     "ProviderTrip",
     "RunningStack",
@@ -62,6 +63,21 @@ _PASSED_THROUGH = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "SYSTEMROOT")
 _START_TIMEOUT = 60.0
 _KEY = pytest.StashKey["RunningStack"]()
 _OIDC_KEY = pytest.StashKey["RunningStack"]()
+
+# Every vendor host `make run` serves by default, in port order after the function URLs (local.standins):
+# ClickFunnels, Kustomer's default portal and the demo brand's, HappyFox, then the vendors that came after.
+STANDIN_HOSTS = (
+    WORKSPACE,
+    "yourcompany.kustomer.help",
+    "acme.kustomer.help",
+    "yourcompany.happyfox.com",
+    "yourcompany.zendesk.com",
+    "yourcompany.canny.io",
+    "canny.io",
+    "yourcompany.discourse.group",
+    "yourcompany.freshdesk.com",
+    "yourcompany.freshworks.com",
+)
 
 
 @dataclass

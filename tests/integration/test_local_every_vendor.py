@@ -24,23 +24,10 @@ from local.demo_platform import LOGIN_PATH
 from local.identity_provider import ACCOUNTS
 from tests.helpers import WORKSPACE
 from tests.integration.client import Response
-from tests.integration.stack import CookieClient, RunningStack, require_provider, start_stack
+from tests.integration.stack import STANDIN_HOSTS, CookieClient, RunningStack, require_provider, start_stack
 
 JANE = ACCOUNTS[0]
 EMAIL = JANE.email  # jane@example.com, at the provider and typed at the demo platform alike
-# Every vendor host `make run` serves locally by default, in port order (local.standins).
-STANDIN_HOSTS = (
-    WORKSPACE,
-    "yourcompany.kustomer.help",
-    "acme.kustomer.help",
-    "yourcompany.happyfox.com",
-    "yourcompany.zendesk.com",
-    "yourcompany.canny.io",
-    "canny.io",
-    "yourcompany.discourse.group",
-    "yourcompany.freshdesk.com",
-    "yourcompany.freshworks.com",
-)
 # vendor: (where the user starts: a bridge route, or a stand-in's page and its link; the host that signs them in)
 FLOWS = {
     "clickfunnels": ("/clickfunnels/sso", None, None, WORKSPACE),

@@ -30,6 +30,7 @@ from tests.integration.client import Client, Response
 from tests.integration.stack import (
     OIDC_CLIENT_SECRET,
     STACK_ENV,
+    STANDIN_HOSTS,
     CookieClient,
     RunningStack,
     free,
@@ -43,20 +44,6 @@ from tests.integration.stack import (
 JANE, MALLORY = ACCOUNTS
 EMAIL = JANE.email
 PLATFORM_EMAIL = "jane.doe+vip@example.com"  # whoever the demo platform is told
-# In port order after the function URLs: ClickFunnels, Kustomer's default portal, the demo brand's, HappyFox, then
-# the vendors that came after (every vendor's sign-in: tests/integration/test_local_every_vendor.py).
-STANDIN_HOSTS = (
-    WORKSPACE,
-    "yourcompany.kustomer.help",
-    "acme.kustomer.help",
-    "yourcompany.happyfox.com",
-    "yourcompany.zendesk.com",
-    "yourcompany.canny.io",
-    "canny.io",
-    "yourcompany.discourse.group",
-    "yourcompany.freshdesk.com",
-    "yourcompany.freshworks.com",
-)
 LOCAL_HOSTS = ("localhost", "127.0.0.1")
 REDIRECTS = (301, 302, 303, 307, 308)
 LOG_LINE = re.compile(r"^\d\d:\d\d:\d\d [A-Z]+ /\S* \d{3}( [a-z_]+)*( {2}\([^()]+\))?$")

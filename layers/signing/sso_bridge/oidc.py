@@ -18,7 +18,7 @@ import json
 import re
 import secrets
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
@@ -37,7 +37,6 @@ from .id_token import verify_id_token
 from .link_store import LinkStore
 from .login_token import (
     MAX_TOKEN_LENGTH,
-    PROFILE_CLAIMS,
     Profile,
     check_email,
     check_name,
@@ -82,18 +81,15 @@ class _Identity:
 
 def _profile(subject: str, source: dict[str, Any], claims: dict[str, Any]) -> Profile:
     """The provider's stable subject and the names some portals take; an odd one is dropped, like the name."""
-    found: dict[str, Any] = {"sub": subject}
-    for claim in ("given_name", "family_name"):
-        found[claim] = source.get(claim, claims.get(claim))
-    profile = Profile()
+    found = {"sub": subject, **{claim: source.get(claim, claims.get(claim)) for claim in ("given_name", "family_name")}}
+    kept: dict[str, Any] = {}
     for claim, value in found.items():
         try:
-            profile = replace(
-                profile, **{PROFILE_CLAIMS[claim]: getattr(read_profile({claim: value}), PROFILE_CLAIMS[claim])}
-            )
+            read_profile({claim: value})
         except BridgeError:
             continue
-    return profile
+        kept[claim] = value
+    return read_profile(kept)
 
 
 class OidcSignIn:
