@@ -69,7 +69,7 @@ STATE_SECONDS = 600
 _PORTAL_HOST = "yourcompany.freshdesk.com"  # the placeholder portal `make run` serves
 _ACCOUNT_HOST = "yourcompany.freshworks.com"  # the placeholder account host of Freshworks' redirect URL
 _LOGIN_PATH = "/support/login"
-# Freshworks names its SSO configuration by one number, in client_id and in the redirect URL's path (a made-up one here).
+# Freshworks names its SSO configuration by one number, in client_id and the redirect URL's path (made up here).
 _SAMPLE_ID = "100000000000000001"
 _SCOPE = "openid email profile"
 _DIGITS = re.compile(r"[0-9]{1,32}", re.ASCII)
