@@ -10,6 +10,7 @@ Two stacks at most per session: ``local_stack`` signs signed-out users in at the
 from __future__ import annotations
 
 import os
+import random
 import re
 import signal
 import socket
@@ -133,13 +134,27 @@ def free(port: int) -> bool:
     return True
 
 
+_RANDOM = random.SystemRandom()  # not reseeded by a test's random.seed
+
+
+def _ephemeral_low() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768  # Linux's default
+
+
 def free_block(size: int) -> int:
-    """A port with the ``size - 1`` ports after it free too (the API, then one per function URL)."""
-    for _ in range(100):
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            base = int(probe.getsockname()[1])
-        if base + size < 65536 and all(free(base + offset) for offset in range(size)):
+    """A port with the ``size - 1`` ports after it free too (the API, then one per function URL).
+
+    Taken below the kernel's ephemeral range: a port the kernel hands out for ``bind(0)`` or as the source of an
+    outgoing connection (the stack's own DynamoDB Local, any client) can be taken between this check and the
+    stack's bind, which once made `make run` refuse a port of its block in CI.
+    """
+    top = _ephemeral_low() - size
+    for _ in range(200):
+        base = _RANDOM.randrange(10000, top)
+        if all(free(base + offset) for offset in range(size)):
             return base
     raise RuntimeError("no block of free ports")
 
