@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 
+from local.vendors import SPECS
 from tests.helpers import (
     CANNY_COMPANY_ID,
     CANNY_REDIRECT_HOSTS,
@@ -42,6 +43,20 @@ from tests.helpers import (
     LambdaContext,
 )
 
+# The tests' own values for the vendors' settings (constants in tests/helpers.py, which tests assert on).
+_VENDOR_SETTINGS = {
+    "CLICKFUNNELS_WORKSPACE_DOMAIN": WORKSPACE,
+    "HAPPYFOX_ACCOUNT_URL": HAPPYFOX_ACCOUNT_URL,
+    "KUSTOMER_REDIRECT_HOSTS": f"{KUSTOMER_PORTAL_HOST},{KUSTOMER_CUSTOM_DOMAIN}",
+    "ZENDESK_ACCOUNT_URL": ZENDESK_ACCOUNT_URL,
+    "ZENDESK_HOSTS": ZENDESK_HOSTS,
+    "CANNY_COMPANY_ID": CANNY_COMPANY_ID,
+    "CANNY_REDIRECT_HOSTS": CANNY_REDIRECT_HOSTS,
+    "DISCOURSE_URL": DISCOURSE_URL,
+    "FRESHWORKS_CLIENT_ID": FRESHWORKS_CLIENT_ID,
+    "FRESHWORKS_REDIRECT_HOSTS": FRESHWORKS_REDIRECT_HOSTS,
+    "FRESHWORKS_PORTAL_URL": FRESHWORKS_PORTAL_URL,
+}
 BASE_ENV = {
     "AWS_DEFAULT_REGION": "eu-west-1",
     "AWS_ACCESS_KEY_ID": "testing",
@@ -51,27 +66,19 @@ BASE_ENV = {
     "POWERTOOLS_METRICS_NAMESPACE": "SsoBridgeTest",
     "LOGIN_TOKEN_SECRET_ID": SECRET_IDS["login"],
     "PLATFORM_LOGIN_URL": PLATFORM_LOGIN_URL,
-    "CLICKFUNNELS_SECRET_ID": SECRET_IDS["clickfunnels"],
-    "CLICKFUNNELS_WORKSPACE_DOMAIN": WORKSPACE,
-    "HAPPYFOX_SECRET_ID": SECRET_IDS["happyfox"],
-    "HAPPYFOX_ACCOUNT_URL": HAPPYFOX_ACCOUNT_URL,
     "JTI_TABLE_NAME": JTI_TABLE_NAME,
     "SPENT_LINKS_TABLE_NAME": SPENT_LINKS_TABLE_NAME,
     "LINK_REVOCATIONS_TABLE_NAME": LINK_REVOCATIONS_TABLE_NAME,
-    "KUSTOMER_SECRET_ID": SECRET_IDS["kustomer"],
-    "KUSTOMER_REDIRECT_HOSTS": f"{KUSTOMER_PORTAL_HOST},{KUSTOMER_CUSTOM_DOMAIN}",
-    "ZENDESK_SECRET_ID": SECRET_IDS["zendesk"],
-    "ZENDESK_ACCOUNT_URL": ZENDESK_ACCOUNT_URL,
-    "ZENDESK_HOSTS": ZENDESK_HOSTS,
-    "CANNY_SECRET_ID": SECRET_IDS["canny"],
-    "CANNY_COMPANY_ID": CANNY_COMPANY_ID,
-    "CANNY_REDIRECT_HOSTS": CANNY_REDIRECT_HOSTS,
-    "DISCOURSE_SECRET_ID": SECRET_IDS["discourse"],
-    "DISCOURSE_URL": DISCOURSE_URL,
-    "FRESHWORKS_SECRET_ID": SECRET_IDS["freshworks"],
-    "FRESHWORKS_CLIENT_ID": FRESHWORKS_CLIENT_ID,
-    "FRESHWORKS_REDIRECT_HOSTS": FRESHWORKS_REDIRECT_HOSTS,
-    "FRESHWORKS_PORTAL_URL": FRESHWORKS_PORTAL_URL,
+    # Each vendor's key, by its stand-in's SPEC; a vendor the tests give no value of its own starts with its
+    # stand-in's placeholders, as under `make run`.
+    **{spec.secret_setting: SECRET_IDS[spec.vendor] for spec in SPECS},
+    **{
+        name: value
+        for spec in SPECS
+        if not _VENDOR_SETTINGS.keys() & spec.defaults.keys()
+        for name, value in spec.defaults.items()
+    },
+    **_VENDOR_SETTINGS,
 }
 # Unit tests must never reach a real AWS endpoint, whatever the developer's shell holds.
 # (AWS_ENDPOINT_URL_DYNAMODB and the like too: boto3 prefers a service's own endpoint variable.)

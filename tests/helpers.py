@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import hashlib
 import json
 import re
 import time
@@ -14,6 +15,9 @@ from typing import Any
 from urllib.parse import urlencode
 
 import jwt
+
+from local.vendors import SPECS
+from local.vendors.site import StandInSpec
 
 ROOT = Path(__file__).resolve().parent.parent
 EVENTS = ROOT / "events"
@@ -31,25 +35,24 @@ def _rsa_private_pem() -> str:
 
 
 LOGIN_TOKEN_KEY = "test-login-token-key-0123456789abcdef0123456789"
-VENDOR_KEYS = {
-    "clickfunnels": "test-clickfunnels-key-0123456789abcdef01234567",
-    "kustomer": "test-kustomer-key-0123456789abcdef0123456789ab",
-    "happyfox": "test-happyfox-key-0123456789abcdef0123456789ab",
-    "zendesk": "test-zendesk-key-0123456789abcdef0123456789abcd",
-    "canny": "test-canny-key-0123456789abcdef0123456789abcdefg",
-    "discourse": "test-discourse-connect-secret-0123456789abcdef",
-    "freshworks": _rsa_private_pem(),
-}
-SECRET_IDS = {
-    "login": "sso-bridge/login-token",
-    "clickfunnels": "sso-bridge/clickfunnels",
-    "kustomer": "sso-bridge/kustomer",
-    "happyfox": "sso-bridge/happyfox",
-    "zendesk": "sso-bridge/zendesk",
-    "canny": "sso-bridge/canny",
-    "discourse": "sso-bridge/discourse",
-    "freshworks": "sso-bridge/freshworks",
-}
+
+
+# events/discourse-*.json carry a sig made with this key: Discourse signs its request, so its sample event must be.
+_EVENT_KEYS = {"discourse": "test-discourse-connect-secret-0123456789abcdef"}
+
+
+def _test_key(spec: StandInSpec) -> str:
+    """A vendor's key in the tests: a fixed 48-character secret named after it, or an RSA key for an RSA vendor."""
+    if spec.key_kind == "rsa":
+        return _rsa_private_pem()
+    if spec.vendor in _EVENT_KEYS:
+        return _EVENT_KEYS[spec.vendor]
+    return f"test-{spec.vendor}-key-" + hashlib.sha256(spec.vendor.encode()).hexdigest()[: 48 - len(spec.vendor)]
+
+
+# One per stand-in (local.vendors.SPECS), so a new portal's module brings its key and secret id with it.
+VENDOR_KEYS = {spec.vendor: _test_key(spec) for spec in SPECS}
+SECRET_IDS = {"login": "sso-bridge/login-token", **{spec.vendor: f"sso-bridge/{spec.vendor}" for spec in SPECS}}
 WORKSPACE = "yourworkspace.myclickfunnels.com"
 PLATFORM_LOGIN_URL = "https://platform.example.com/login"
 HAPPYFOX_ACCOUNT_URL = "https://acme.happyfox.com"

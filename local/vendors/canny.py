@@ -22,6 +22,7 @@ from urllib.parse import quote, urlsplit, urlunsplit
 
 from local.server import App, Reply, Request
 from local.vendors.operations import LinkRules, Probe, Settings, is_jwt
+from local.vendors.portal import Portal, first_of, hosts_of, hs256_reader, plain_query
 from local.vendors.site import (
     Refused,
     Site,
@@ -178,6 +179,20 @@ def _smoke_probe(settings: Settings, key: str | None) -> Probe:
     return Probe("canny", query=sent, host=CANNY_HOST, path=SSO_PATH, carries=carries)
 
 
+def _portal(env: Mapping[str, str], key: str) -> Portal:
+    """Canny's Log in: which company, and the board page to come back to."""
+    board = first_of(env["CANNY_REDIRECT_HOSTS"])
+    return Portal(
+        "canny",
+        params=("companyID", "redirect"),
+        build=plain_query({"companyID": env["CANNY_COMPANY_ID"], "redirect": f"https://{board}/feature-requests"}),
+        hosts=hosts_of(CANNY_HOST, env["CANNY_REDIRECT_HOSTS"], env.get("CANNY_PORTAL_URL", "")),
+        credentials=("ssoToken",),
+        read=hs256_reader("ssoToken", key),
+        destination="redirect",
+    )
+
+
 SPEC = StandInSpec(
     vendor="canny",
     title="Canny feedback board",
@@ -198,4 +213,5 @@ SPEC = StandInSpec(
     probe=_smoke_probe,
     # No deep link: the function sends a link's reader to CANNY_PORTAL_URL (a 400 without one).
     links=LinkRules(landing="CANNY_PORTAL_URL"),
+    portal=_portal,
 )

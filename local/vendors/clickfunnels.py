@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from html import escape
 
 from local.server import App, Reply, Request
 from local.vendors.operations import HostSetting, LinkRules
+from local.vendors.portal import Portal, hosts_of, hs256_reader, plain_query
 from local.vendors.site import (
     Refused,
     Site,
@@ -61,6 +63,20 @@ def clickfunnels(*, workspace_domain: str, key: str) -> App:
     return site_app(site, {"/": home, "/sso": sso})
 
 
+def _portal(env: Mapping[str, str], key: str) -> Portal:
+    """The platform links straight to the route; a deep link rides in ``redirect_to`` (or the login token)."""
+    return Portal(
+        "clickfunnels",
+        params=("redirect_to",),
+        build=plain_query({}),
+        hosts=hosts_of(env["CLICKFUNNELS_WORKSPACE_DOMAIN"], env.get("CLICKFUNNELS_REDIRECT_HOSTS", "")),
+        credentials=("token",),
+        read=hs256_reader("token", key),
+        destination="redirect_to",
+        email_of=lambda claims: str(claims["sub"]).rsplit(":", 1)[0],  # sub: email:workspace domain
+    )
+
+
 SPEC = StandInSpec(
     vendor="clickfunnels",
     title="ClickFunnels customer center",
@@ -78,4 +94,5 @@ SPEC = StandInSpec(
             HostSetting("CLICKFUNNELS_REDIRECT_HOSTS", "hosts"),
         )
     ),
+    portal=_portal,
 )

@@ -29,10 +29,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from html import escape
 from http.cookies import CookieError, SimpleCookie
+from typing import Any
 from urllib.parse import parse_qsl, quote_plus, urlencode
 
 from local.server import App, Reply, Request
 from local.vendors.operations import LinkRules, Probe, Settings, carries_no_token, setting_host
+from local.vendors.portal import Overrides, Portal, Query, hosts_of
 from local.vendors.site import Refused, Site, StandInSpec, link, param, query, signed_in, site_app
 
 __all__ = [
@@ -206,6 +208,44 @@ def _smoke_probe(settings: Settings, key: str | None) -> Probe:
     return Probe("discourse", query=query, host=host, path="/session/sso_login", carries=carries)
 
 
+def _portal(env: Mapping[str, str], key: str) -> Portal:
+    """DiscourseConnect as Discourse sends it: ``sso`` (Base64 of a fresh nonce and ``return_sso_url``) and ``sig``.
+
+    Overriding ``nonce`` or ``return_sso_url`` signs the changed payload (what Discourse itself could send);
+    overriding ``sso`` alone signs that text; ``sig`` replaces the signature. The answer is read strictly (Base64
+    without line breaks, a well-formed query): what the bridge sends, not the most Discourse would take."""
+    origin = env["DISCOURSE_URL"].rstrip("/")
+    signed = ("nonce", "return_sso_url")
+
+    def build(overrides: Overrides) -> Query:
+        payload: dict[str, str | None] = {
+            "nonce": secrets.token_hex(16),
+            "return_sso_url": f"{origin}/session/sso_login",
+        }
+        payload |= {name: value for name, value in overrides.items() if name in signed}
+        fields = {name: value for name, value in payload.items() if value is not None}
+        sso = overrides["sso"] if "sso" in overrides else base64.b64encode(urlencode(fields).encode()).decode()
+        sig = overrides["sig"] if "sig" in overrides else discourse_sign(sso or "", key)
+        rest = {name: value for name, value in overrides.items() if name not in {*signed, "sso", "sig"}}
+        return {name: value for name, value in {"sso": sso, "sig": sig, **rest}.items() if value is not None}
+
+    def read(values: Mapping[str, str]) -> dict[str, Any]:
+        # As Discourse reads the answer: the HMAC of the sso text first, then its Base64 payload.
+        assert hmac.compare_digest(discourse_sign(values["sso"], key), values["sig"]), "sig is not sso's HMAC"
+        return dict(parse_qsl(base64.b64decode(values["sso"], validate=True).decode(), strict_parsing=True))
+
+    return Portal(
+        "discourse",
+        params=("sso", "sig", *signed),
+        build=build,
+        hosts=hosts_of(origin),
+        credentials=("sso", "sig"),
+        read=read,
+        destination="return_sso_url",
+        hands_off=True,
+    )
+
+
 SPEC = StandInSpec(
     vendor="discourse",
     title="Discourse community",
@@ -218,4 +258,5 @@ SPEC = StandInSpec(
     make=lambda context: discourse(host=context.host, key=context.key, connect_url=context.login_url),
     probe=_smoke_probe,
     links=LinkRules(on_route=True),
+    portal=_portal,
 )

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import hmac
 import re
@@ -35,6 +36,7 @@ from jwt.types import Options
 
 from local.server import App, Reply, Request
 from local.vendors.operations import LinkRules, Probe, Settings, first_host, jwt_header
+from local.vendors.portal import Portal, first_of, hosts_of, plain_query
 from local.vendors.site import (
     Refused,
     Site,
@@ -87,6 +89,10 @@ def public_key_pem(private_pem: str) -> str:
         .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
         .decode()
     )
+
+
+# A test run builds the portal hundreds of times with the same key: parse it once.
+_public_pem = functools.cache(public_key_pem)
 
 
 def implicit_path(client_id: str) -> str:
@@ -253,6 +259,41 @@ def _smoke_probe(settings: Settings, key: str | None) -> Probe:
     return Probe("freshworks", query=sent, host=host, path=implicit_path(client_id), carries=carries)
 
 
+def _portal(env: Mapping[str, str], key: str) -> Portal:
+    """Freshworks' implicit flow, as its portal starts it (its ``redirect_uri``, ``state`` and ``nonce`` shapes); the
+    ``id_token`` is verified with the public half of ``key``, RS256 only, for the client id."""
+    client_id = env["FRESHWORKS_CLIENT_ID"]
+    host = first_of(env["FRESHWORKS_REDIRECT_HOSTS"])
+    sent = {
+        "response_type": "id_token",
+        "client_id": client_id,
+        "scope": _SCOPE,
+        # Base64 (with + / =) of its host, a digest and the nonce.
+        "state": "YWNtZS5mcmVzaHdvcmtzLmNvbTtBVHkxSERKd2tjenZzempEU3haMStvbWVl"
+        "YWlPa2lZTEZ5dUVtU2ZYUVZNPTt4YjJDZTVBR1NER2hXWVFJ==",
+        "redirect_uri": f"https://{host}/sp/OIDC/100000000000000001/implicit",
+        "nonce": "xb2Ce5AGSDGhWYQI",
+    }
+    public = _public_pem(key)
+
+    def read(values: Mapping[str, str]) -> dict[str, Any]:
+        claims: dict[str, Any] = jwt.decode(
+            values["id_token"], public, algorithms=["RS256"], audience=client_id, options={"verify_exp": False}
+        )
+        return claims
+
+    return Portal(
+        "freshworks",
+        params=tuple(sent),
+        build=plain_query(sent),
+        hosts=hosts_of(env["FRESHWORKS_REDIRECT_HOSTS"], env.get("FRESHWORKS_PORTAL_URL", "")),
+        credentials=("id_token",),
+        read=read,
+        destination="redirect_uri",
+        hands_off=True,
+    )
+
+
 SPEC = StandInSpec(
     vendor="freshworks",
     title="Freshworks support portal",
@@ -274,4 +315,5 @@ SPEC = StandInSpec(
     probe=_smoke_probe,
     # No deep link: Freshworks starts the sign-in; a link's reader is sent to FRESHWORKS_PORTAL_URL (a 400 without).
     links=LinkRules(landing="FRESHWORKS_PORTAL_URL", on_route=True),
+    portal=_portal,
 )

@@ -6,7 +6,7 @@ import base64
 import json
 import secrets
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from html import escape
 from urllib.parse import quote, urlsplit, urlunsplit
 
@@ -14,6 +14,7 @@ import jwt
 
 from local.server import App, Reply, Request
 from local.vendors.operations import HostSetting, LinkRules, Probe, Settings, first_host, setting_host
+from local.vendors.portal import Portal, first_of, hosts_of, hs256_reader, plain_query
 from local.vendors.site import (
     Refused,
     Site,
@@ -122,6 +123,21 @@ def _smoke_probe(settings: Settings, key: str | None) -> Probe:
 
 
 # Brands are more than one portal each: local.standins plans one stand-in per brand host, each with its brand's key.
+def _portal(env: Mapping[str, str], key: str) -> Portal:
+    """Kustomer's Log in: an unsigned ``trackingToken`` (not needed) and where to come back to."""
+    brands = json.loads(env.get("KUSTOMER_BRANDS") or "{}")
+    brand_hosts = [host for brand in brands.values() for host in brand.get("redirect_hosts", [])]
+    return Portal(
+        "kustomer",
+        params=("kustomerRedirectUri", "trackingToken"),
+        build=plain_query({"kustomerRedirectUri": f"https://{first_of(env['KUSTOMER_REDIRECT_HOSTS'])}/login"}),
+        hosts=hosts_of(env["KUSTOMER_REDIRECT_HOSTS"], env.get("KUSTOMER_PORTAL_URL", ""), *brand_hosts),
+        credentials=("externalToken",),
+        read=hs256_reader("externalToken", key),
+        destination="kustomerRedirectUri",
+    )
+
+
 SPEC = StandInSpec(
     vendor="kustomer",
     title="Kustomer help center",
@@ -149,4 +165,5 @@ SPEC = StandInSpec(
         refused_parameters=("externalToken",),
         landing="KUSTOMER_PORTAL_URL",
     ),
+    portal=_portal,
 )

@@ -29,6 +29,7 @@ from jwt.types import Options
 from local.pages import html_reply
 from local.server import App, Reply, Request
 from local.vendors.operations import LinkRules, ProbeFactory
+from local.vendors.portal import Portal, PortalFactory, simple_portal
 
 __all__ = [
     "Refused",
@@ -83,9 +84,17 @@ class StandInSpec:
     # (None: a redirect to host_setting's host carrying a JWT), and where `make link` may land.
     probe: ProbeFactory | None = None
     links: LinkRules = field(default_factory=LinkRules)
+    # What the vendor sends and how it checks the answer, for the tests (local.vendors.portal). None: the
+    # simplest portal's, nothing sent and a redirect to host_setting's host with an HS256 JWT in ``token``.
+    portal: PortalFactory | None = None
     # Every host the vendor's side answers on, from the function's environment, where users start first (Canny:
     # the board, then canny.io). None: the one host ``host_setting`` names.
     hosts: Callable[[Mapping[str, str]], Sequence[str]] | None = None
+
+    def portal_in(self, env: Mapping[str, str], key: str) -> Portal:
+        """The vendor's side of a sign-in under the function settings ``env`` and the vendor key ``key``."""
+        make = self.portal if self.portal is not None else simple_portal(self.vendor, self.host_setting)
+        return make(env, key)
 
     def hosts_in(self, env: Mapping[str, str]) -> tuple[str, ...]:
         """The hosts ``make`` is called for, lower case, each once (read leniently: the function judges them)."""

@@ -13,6 +13,7 @@ import jwt
 
 from local.server import App, Reply, Request
 from local.vendors.operations import HostSetting, LinkRules, Probe, Settings, is_jwt, setting_host
+from local.vendors.portal import Portal, hosts_of, hs256_reader, plain_query
 from local.vendors.site import (
     Refused,
     Site,
@@ -140,6 +141,22 @@ def _smoke_probe(settings: Settings, key: str | None) -> Probe:
     return Probe("zendesk", query=query, host=account, path="/access/jwt", form=True, carries=carries)
 
 
+def _portal(env: Mapping[str, str], key: str) -> Portal:
+    """Zendesk's remote login: the page the visitor wanted, its brand and locale, a timestamp."""
+    account = env["ZENDESK_ACCOUNT_URL"].rstrip("/")
+    sent = {"return_to": f"{account}/hc/en-us/requests/4242", "brand_id": "360001234567", "locale_id": "1"}
+    return Portal(
+        "zendesk",
+        params=("return_to", "brand_id", "locale_id", "timestamp"),
+        build=plain_query({**sent, "timestamp": "1795455830"}),
+        hosts=hosts_of(account, env.get("ZENDESK_HOSTS", "")),
+        credentials=("jwt",),
+        read=hs256_reader("jwt", key),
+        destination="return_to",
+        posts_form=True,
+    )
+
+
 SPEC = StandInSpec(
     vendor="zendesk",
     title="Zendesk help center",
@@ -155,4 +172,5 @@ SPEC = StandInSpec(
     links=LinkRules(
         hosts=(HostSetting("ZENDESK_ACCOUNT_URL", "url", required=True), HostSetting("ZENDESK_HOSTS", "hosts"))
     ),
+    portal=_portal,
 )
