@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -46,6 +46,16 @@ DYNAMODB_FAULTS = {
     "read timeout": ReadTimeoutError(endpoint_url="https://dynamodb.eu-west-1.amazonaws.com"),
     "table missing": client_error("ResourceNotFoundException", "PutItem"),
 }
+
+
+@pytest.fixture(autouse=True)
+def _no_fault_keeps_its_case() -> Iterator[None]:
+    """Every case raises the same fault instances, and a raised one keeps its traceback: through its frames, that
+    case's function module and boto3 clients stayed alive for the rest of the run (2.6 million objects after this
+    module, measured, and a third of the unit tests' time then went to the garbage collector)."""
+    yield
+    for fault in (*SECRETS_FAULTS.values(), *DYNAMODB_FAULTS.values()):
+        fault.__traceback__ = fault.__context__ = fault.__cause__ = None
 
 
 @pytest.fixture(params=VENDORS)
