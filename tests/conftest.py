@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import gc
 import importlib
 import io
 import os
@@ -85,6 +86,18 @@ BASE_ENV = {
 for _name in ["AWS_PROFILE", *(name for name in os.environ if name.startswith("AWS_ENDPOINT_URL"))]:
     os.environ.pop(_name, None)
 os.environ.update(BASE_ENV)
+
+
+# The garbage collector's pace for a test session, not a Lambda's: hundreds of cold starts (each a function module,
+# its boto3 clients and their service models) make a large heap that the default thresholds scan over and over.
+# Measured on `make test`'s unit tests (2 cores): 465 s, 136 s of them collecting; with these, 396 s and 66 s.
+gc.set_threshold(100_000, 50, 100)
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """What collection imported (botocore, moto, every test module) lives to the end: never scan it again."""
+    gc.collect()
+    gc.freeze()
 
 
 @pytest.fixture
