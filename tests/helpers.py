@@ -53,6 +53,23 @@ def _test_key(spec: StandInSpec) -> str:
 # One per stand-in (local.vendors.SPECS), so a new portal's module brings its key and secret id with it.
 VENDOR_KEYS = {spec.vendor: _test_key(spec) for spec in SPECS}
 SECRET_IDS = {"login": "sso-bridge/login-token", **{spec.vendor: f"sso-bridge/{spec.vendor}" for spec in SPECS}}
+
+
+def key_texts() -> dict[str, str]:
+    """Every key the tests seed, named, for the scans that must never find one in a log or a page: the login-token
+    key, each vendor's, and each line of a PEM key (Freshworks') alone too."""
+    return {
+        "login-token key": LOGIN_TOKEN_KEY,
+        **{f"{vendor} key": key for vendor, key in VENDOR_KEYS.items()},
+        **{
+            f"{vendor} key line {n}": line
+            for vendor, key in VENDOR_KEYS.items()
+            for n, line in enumerate(key.splitlines())
+            if len(line) >= 40
+        },
+    }
+
+
 WORKSPACE = "yourworkspace.myclickfunnels.com"
 PLATFORM_LOGIN_URL = "https://platform.example.com/login"
 HAPPYFOX_ACCOUNT_URL = "https://acme.happyfox.com"

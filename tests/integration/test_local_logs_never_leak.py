@@ -19,23 +19,13 @@ from urllib.parse import parse_qs, quote, urlsplit
 
 import pytest
 
-from tests.helpers import LOGIN_TOKEN_KEY, VENDOR_KEYS, LinkPage, make_login_token
+from tests.helpers import LinkPage, key_texts, make_login_token
 from tests.integration.client import Client, Response
 from tests.integration.stack import STACK_ENV, RunningStack, start_stack
 from tests.vendor_requests import PORTALS, VENDORS, Portal, deployed, form_posts, local_portal, portal
 
 ACME_KEY = "test-kustomer-acme-key-local-logs-0123456789abcd"
-KEYS = {
-    "login-token key": LOGIN_TOKEN_KEY,
-    **{f"{v} key": k for v, k in VENDOR_KEYS.items()},
-    **{
-        f"{v} key line {n}": line
-        for v, k in VENDOR_KEYS.items()
-        for n, line in enumerate(k.splitlines())
-        if len(line) >= 40
-    },
-    "acme key": ACME_KEY,
-}
+KEYS = {**key_texts(), "acme key": ACME_KEY}
 TRACKING = "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.eyJzZXNzaW9uIjoibG9jYWwtbG9ncy04ODE4In0."
 ACME_URI = "https://acme.kustomer.help/login"
 ATTACKER_KEY = "attacker-key-0123456789abcdef0123456789abcdef"

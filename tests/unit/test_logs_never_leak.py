@@ -51,9 +51,9 @@ from tests.helpers import (
     LOGIN_TOKEN_KEY,
     PLATFORM_LOGIN_URL,
     SPENT_LINKS_TABLE_NAME,
-    VENDOR_KEYS,
     LambdaContext,
     LinkPage,
+    key_texts,
     load_event,
     make_login_token,
     pressed,
@@ -78,18 +78,7 @@ ACME_BRANDS = json.dumps(
     }
 )
 ATTACKER_KEY = "attacker-key-0123456789abcdef0123456789abcdef"
-KEYS = {
-    "login-token key": LOGIN_TOKEN_KEY,
-    **{f"{vendor} key": key for vendor, key in VENDOR_KEYS.items()},
-    # A PEM key (Freshworks'): each of its lines alone too.
-    **{
-        f"{vendor} key line {n}": line
-        for vendor, key in VENDOR_KEYS.items()
-        for n, line in enumerate(key.splitlines())
-        if len(line) >= 40
-    },
-    "kustomer acme key": ACME_KEY,
-}
+KEYS = {**key_texts(), "kustomer acme key": ACME_KEY}
 # Loggers that are the SDK or its emulator, not the bridge: reported apart (see the module docstring).
 SDK_LOGGERS = ("botocore", "boto3", "urllib3", "moto", "s3transfer", "werkzeug")
 # Where output was found; the bridge's own lines are the "logger stream" (sso_bridge.observability writes them

@@ -174,45 +174,25 @@ def test_each_vendor_s_sign_in_comes_from_the_template_and_the_stack_settings() 
     assert probe_for("kustomer", portal_only.get).host == "help.example.com"
 
 
+def one_function(vendor: str, routes: dict[str, tuple[str, str]]) -> dict[str, object]:
+    """A template with ``vendor``'s function alone: its HTTP API routes by event name, (method, path)."""
+    events = {name: {"Type": "HttpApi", "Properties": {"Method": m, "Path": p}} for name, (m, p) in routes.items()}
+    properties = {"CodeUri": f"functions/{vendor}", "Handler": "app.lambda_handler", "Events": events}
+    return {"Resources": {f"{vendor.title()}Function": {"Type": "AWS::Serverless::Function", "Properties": properties}}}
+
+
 def test_a_vendor_added_to_the_template_is_probed_on_its_own_route() -> None:
     # A vendor with no stand-in yet: the simplest portal's probe (no query, any host but the bridge's)
-    template: dict[str, object] = {
-        "Resources": {
-            "NoltFunction": {
-                "Type": "AWS::Serverless::Function",
-                "Properties": {
-                    "CodeUri": "functions/nolt",
-                    "Handler": "app.lambda_handler",
-                    "Events": {
-                        "Head": {"Type": "HttpApi", "Properties": {"Method": "HEAD", "Path": "/nolt/sso"}},
-                        "Brand": {"Type": "HttpApi", "Properties": {"Method": "GET", "Path": "/nolt/{board}/sso"}},
-                        "Sso": {"Type": "HttpApi", "Properties": {"Method": "GET", "Path": "/nolt/sso"}},
-                    },
-                },
-            }
-        }
-    }
+    template = one_function(
+        "nolt", {"Head": ("HEAD", "/nolt/sso"), "Brand": ("GET", "/nolt/{board}/sso"), "Sso": ("GET", "/nolt/sso")}
+    )
     none: dict[str, str] = {}
     assert probe_for("nolt", none.get, template) == Probe("nolt", "/nolt/sso")
 
 
 def test_a_vendor_s_sign_in_route_is_its_stand_in_s_login_path_whatever_the_route_order() -> None:
     # Zendesk's function has two GET routes; listed logout first, smoke must still sign in at the login route
-    template: dict[str, object] = {
-        "Resources": {
-            "ZendeskFunction": {
-                "Type": "AWS::Serverless::Function",
-                "Properties": {
-                    "CodeUri": "functions/zendesk",
-                    "Handler": "app.lambda_handler",
-                    "Events": {
-                        "Logout": {"Type": "HttpApi", "Properties": {"Method": "GET", "Path": "/zendesk/logout"}},
-                        "Login": {"Type": "HttpApi", "Properties": {"Method": "GET", "Path": "/zendesk/login"}},
-                    },
-                },
-            }
-        }
-    }
+    template = one_function("zendesk", {"Logout": ("GET", "/zendesk/logout"), "Login": ("GET", "/zendesk/login")})
     none: dict[str, str] = {}
     assert probe_for("zendesk", none.get, template).route == "/zendesk/login"
 
